@@ -1,0 +1,387 @@
+/**
+ * The session record: what a TLS session carries (Pike's SSL.Session,
+ * OpenSSL's SSL_SESSION), in two shapes: the JSON of the HTTP API (binary
+ * fields base64url) and a compact binary codec used inside tickets.
+ *
+ * Field names are the API's own (snake_case) in both shapes, so the mapping is
+ * only "base64url <-> bytes", never a rename.
+ */
+import { ByteReader, ByteWriter } from "./binary.js";
+import { decodeBase64url, encodeBase64url, utf8, type Bytes } from "./encoding.js";
+import { ResumptionError, type FieldIssue } from "./errors.js";
+
+export const TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
+export type TlsVersion = (typeof TLS_VERSIONS)[number];
+
+/** RFC 6066 max_fragment_length values, by their code point 1..4. */
+export const MAX_FRAGMENT_LENGTHS = [512, 1024, 2048, 4096] as const;
+
+export const SESSION_LIMITS = {
+  /** Longest a session may be cached or a ticket may live: RFC 8446 4.6.1's 7 days. */
+  maxTimeout: 604_800,
+  /** created_at is unix seconds; 2^33 is the year 2242. */
+  maxCreatedAt: 2 ** 33,
+  maxServerName: 253,
+  maxAlpn: 255,
+  /** One DER certificate; TLS itself allows 2^24-1 but tickets stop at 65535 bytes. */
+  maxCertificate: 65_535,
+  maxCertificates: 16,
+  /** A caller's own serialized session (i2d_SSL_SESSION, Node's session data). */
+  maxOpaque: 49_152,
+} as const;
+
+export interface Session {
+  version?: TlsVersion;
+  cipher_suite?: number;
+  master_secret?: Bytes;
+  extended_master_secret: boolean;
+  encrypt_then_mac: boolean;
+  /** SNI host name, lowercased (DNS names compare case-insensitively). */
+  server_name?: string;
+  alpn?: string;
+  peer_certificate_chain?: Bytes[];
+  max_fragment_length?: number;
+  ticket_age_add?: number;
+  max_early_data?: number;
+  /** Unix seconds. */
+  created_at: number;
+  /** Seconds the session may be resumed for, from created_at. */
+  timeout: number;
+  opaque?: Bytes;
+}
+
+/** JSON shape of a session in the API. */
+export interface SessionJson {
+  version?: TlsVersion;
+  cipher_suite?: number;
+  master_secret?: string;
+  extended_master_secret?: boolean;
+  encrypt_then_mac?: boolean;
+  server_name?: string;
+  alpn?: string;
+  peer_certificate_chain?: string[];
+  max_fragment_length?: number;
+  ticket_age_add?: number;
+  max_early_data?: number;
+  created_at?: number;
+  timeout?: number;
+  opaque?: string;
+}
+
+export interface SessionDefaults {
+  /** Unix seconds: created_at when the caller gives none. */
+  now: number;
+  /** Seconds: timeout when the caller gives none (the context's session_timeout). */
+  timeout: number;
+}
+
+const JSON_FIELDS = new Set<string>([
+  "version", "cipher_suite", "master_secret", "extended_master_secret", "encrypt_then_mac",
+  "server_name", "alpn", "peer_certificate_chain", "max_fragment_length", "ticket_age_add",
+  "max_early_data", "created_at", "timeout", "opaque",
+]);
+
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** True for a DNS host name as SNI carries it (RFC 6066 3: no IP literal, no trailing dot). */
+export function isHostName(name: string): boolean {
+  if (name.length === 0 || name.length > SESSION_LIMITS.maxServerName) return false;
+  const labels = name.toLowerCase().split(".");
+  if (labels.every((l) => /^[0-9]+$/.test(l))) return false; // an IPv4 literal
+  return labels.every((l) => DNS_LABEL.test(l));
+}
+
+const isUint = (v: unknown, max: number): v is number =>
+  typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max;
+
+/**
+ * Validates the API's JSON session. Every wrong field gets its own message;
+ * all are reported together as one session_invalid error.
+ * `extraFields` lists fields the caller handles itself (e.g. session_id).
+ */
+export function parseSession(
+  input: unknown,
+  defaults: SessionDefaults,
+  path = "session",
+  extraFields: readonly string[] = [],
+): Session {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    throw ResumptionError.fromIssues("session_invalid", [{ field: path, message: "must be an object" }]);
+  }
+  const json = input as Record<string, unknown>;
+  const issues: FieldIssue[] = [];
+  const bad = (field: string, message: string): undefined => {
+    issues.push({ field: `${path}.${field}`, message });
+    return undefined;
+  };
+  for (const key of Object.keys(json)) {
+    if (!JSON_FIELDS.has(key) && !extraFields.includes(key)) bad(key, "unknown field");
+  }
+  const bytesField = (field: string, min: number, max: number): Bytes | undefined => {
+    const v = json[field];
+    if (v === undefined) return undefined;
+    if (typeof v !== "string") return bad(field, "must be a base64url string");
+    const b = decodeBase64url(v);
+    if (!b) return bad(field, "must be base64url without padding");
+    if (b.length < min || b.length > max) return bad(field, `must be ${min} to ${max} bytes`);
+    return b;
+  };
+  const boolField = (field: string): boolean => {
+    const v = json[field];
+    if (v === undefined) return false;
+    if (typeof v !== "boolean") bad(field, "must be a boolean");
+    return v === true;
+  };
+  const uintField = (field: string, max: number): number | undefined => {
+    const v = json[field];
+    if (v === undefined) return undefined;
+    if (!isUint(v, max)) return bad(field, `must be an integer from 0 to ${max}`);
+    return v;
+  };
+
+  const session: Session = {
+    extended_master_secret: boolField("extended_master_secret"),
+    encrypt_then_mac: boolField("encrypt_then_mac"),
+    created_at: uintField("created_at", SESSION_LIMITS.maxCreatedAt) ?? defaults.now,
+    timeout: defaults.timeout,
+  };
+
+  if (json.version !== undefined) {
+    if (typeof json.version === "string" && (TLS_VERSIONS as readonly string[]).includes(json.version)) {
+      session.version = json.version as TlsVersion;
+    } else bad("version", `must be one of ${TLS_VERSIONS.join(", ")}`);
+  }
+  const cipher = uintField("cipher_suite", 0xffff);
+  if (cipher !== undefined) session.cipher_suite = cipher;
+  const ms = bytesField("master_secret", 1, 48);
+  if (ms) session.master_secret = ms;
+
+  if (json.server_name !== undefined) {
+    if (typeof json.server_name === "string" && isHostName(json.server_name)) {
+      session.server_name = json.server_name.toLowerCase();
+    } else bad("server_name", "must be a DNS host name (no IP address, no trailing dot)");
+  }
+  if (json.alpn !== undefined) {
+    const a = json.alpn;
+    if (typeof a === "string" && a.length >= 1 && a.length <= SESSION_LIMITS.maxAlpn && /^[\x21-\x7e]+$/.test(a)) {
+      session.alpn = a;
+    } else bad("alpn", `must be 1 to ${SESSION_LIMITS.maxAlpn} printable ASCII characters`);
+  }
+  if (json.peer_certificate_chain !== undefined) {
+    const chain = json.peer_certificate_chain;
+    if (!Array.isArray(chain) || chain.length > SESSION_LIMITS.maxCertificates) {
+      bad("peer_certificate_chain", `must be an array of at most ${SESSION_LIMITS.maxCertificates} certificates`);
+    } else {
+      const certs: Bytes[] = [];
+      chain.forEach((c, i) => {
+        const der = typeof c === "string" ? decodeBase64url(c) : undefined;
+        if (!der || der.length === 0 || der.length > SESSION_LIMITS.maxCertificate) {
+          bad(`peer_certificate_chain[${i}]`, `must be a base64url DER certificate of 1 to ${SESSION_LIMITS.maxCertificate} bytes`);
+        } else certs.push(der);
+      });
+      session.peer_certificate_chain = certs;
+    }
+  }
+  if (json.max_fragment_length !== undefined) {
+    const v = json.max_fragment_length;
+    if (typeof v === "number" && (MAX_FRAGMENT_LENGTHS as readonly number[]).includes(v)) session.max_fragment_length = v;
+    else bad("max_fragment_length", `must be one of ${MAX_FRAGMENT_LENGTHS.join(", ")}`);
+  }
+  const ageAdd = uintField("ticket_age_add", 0xffffffff);
+  if (ageAdd !== undefined) session.ticket_age_add = ageAdd;
+  const early = uintField("max_early_data", 0xffffffff);
+  if (early !== undefined) session.max_early_data = early;
+  if (json.timeout !== undefined) {
+    const t = json.timeout;
+    if (isUint(t, SESSION_LIMITS.maxTimeout) && t >= 1) session.timeout = t;
+    else bad("timeout", `must be an integer from 1 to ${SESSION_LIMITS.maxTimeout}`);
+  }
+  const opaque = bytesField("opaque", 1, SESSION_LIMITS.maxOpaque);
+  if (opaque) session.opaque = opaque;
+
+  // Rules between fields apply only once each field is well-formed on its own,
+  // so that a field is never reported twice.
+  if (issues.length === 0) issues.push(...checkSessionRules(session, path));
+  if (issues.length > 0) throw ResumptionError.fromIssues("session_invalid", issues);
+  return session;
+}
+
+/** The rules that tie fields together; shared by the JSON parser and the binary decoder. */
+function checkSessionRules(s: Session, path: string): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  const bad = (field: string, message: string) => issues.push({ field: `${path}.${field}`, message });
+  if (!s.master_secret && !s.opaque) bad("master_secret", "a session needs master_secret or opaque");
+  if (s.master_secret) {
+    if (s.version === undefined) bad("version", "is required with master_secret");
+    if (s.cipher_suite === undefined) bad("cipher_suite", "is required with master_secret");
+    const n = s.master_secret.length;
+    if (s.version === "TLSv1.3" ? n !== 32 && n !== 48 : n !== 48) {
+      bad("master_secret", s.version === "TLSv1.3" ? "must be 32 or 48 bytes for TLSv1.3" : "must be exactly 48 bytes up to TLSv1.2");
+    }
+  }
+  if (s.version === "TLSv1.3") {
+    if (s.extended_master_secret) bad("extended_master_secret", "applies only up to TLSv1.2");
+    if (s.encrypt_then_mac) bad("encrypt_then_mac", "applies only up to TLSv1.2");
+  } else if (s.version !== undefined) {
+    if (s.ticket_age_add !== undefined) bad("ticket_age_add", "applies only to TLSv1.3");
+    if (s.max_early_data !== undefined) bad("max_early_data", "applies only to TLSv1.3");
+  }
+  // With master_secret each missing one is already reported above; never name a field twice.
+  if (!s.master_secret && (s.version === undefined) !== (s.cipher_suite === undefined)) {
+    bad(s.version === undefined ? "version" : "cipher_suite", "version and cipher_suite go together");
+  }
+  return issues;
+}
+
+/** The API's JSON for a session. */
+export function sessionToJson(s: Session): SessionJson {
+  const out: SessionJson = {};
+  if (s.version !== undefined) out.version = s.version;
+  if (s.cipher_suite !== undefined) out.cipher_suite = s.cipher_suite;
+  if (s.master_secret) out.master_secret = encodeBase64url(s.master_secret);
+  out.extended_master_secret = s.extended_master_secret;
+  out.encrypt_then_mac = s.encrypt_then_mac;
+  if (s.server_name !== undefined) out.server_name = s.server_name;
+  if (s.alpn !== undefined) out.alpn = s.alpn;
+  if (s.peer_certificate_chain) out.peer_certificate_chain = s.peer_certificate_chain.map(encodeBase64url);
+  if (s.max_fragment_length !== undefined) out.max_fragment_length = s.max_fragment_length;
+  if (s.ticket_age_add !== undefined) out.ticket_age_add = s.ticket_age_add;
+  if (s.max_early_data !== undefined) out.max_early_data = s.max_early_data;
+  out.created_at = s.created_at;
+  out.timeout = s.timeout;
+  if (s.opaque) out.opaque = encodeBase64url(s.opaque);
+  return out;
+}
+
+// Binary codec. Layout (docs/ticket-format.md): a 16-bit presence bitmap, then
+// created_at and timeout as varints, then each present field in bit order.
+const BIT = {
+  versionAndCipher: 1 << 0,
+  masterSecret: 1 << 1,
+  extendedMasterSecret: 1 << 2,
+  encryptThenMac: 1 << 3,
+  serverName: 1 << 4,
+  alpn: 1 << 5,
+  peerCertificateChain: 1 << 6,
+  maxFragmentLength: 1 << 7,
+  ticketAgeAdd: 1 << 8,
+  maxEarlyData: 1 << 9,
+  opaque: 1 << 10,
+} as const;
+const KNOWN_BITS = (1 << 11) - 1;
+
+/** Appends the compact binary form of a (valid) session. */
+export function writeSession(w: ByteWriter, s: Session): void {
+  let bits = 0;
+  if (s.version !== undefined) bits |= BIT.versionAndCipher;
+  if (s.master_secret) bits |= BIT.masterSecret;
+  if (s.extended_master_secret) bits |= BIT.extendedMasterSecret;
+  if (s.encrypt_then_mac) bits |= BIT.encryptThenMac;
+  if (s.server_name !== undefined) bits |= BIT.serverName;
+  if (s.alpn !== undefined) bits |= BIT.alpn;
+  if (s.peer_certificate_chain) bits |= BIT.peerCertificateChain;
+  if (s.max_fragment_length !== undefined) bits |= BIT.maxFragmentLength;
+  if (s.ticket_age_add !== undefined) bits |= BIT.ticketAgeAdd;
+  if (s.max_early_data !== undefined) bits |= BIT.maxEarlyData;
+  if (s.opaque) bits |= BIT.opaque;
+  w.u16(bits).varint(s.created_at).varint(s.timeout);
+  if (s.version !== undefined) w.u8(TLS_VERSIONS.indexOf(s.version) + 1).u16(s.cipher_suite ?? 0);
+  if (s.master_secret) w.u8(s.master_secret.length).bytes(s.master_secret);
+  if (s.server_name !== undefined) w.lengthPrefixed(utf8.encode(s.server_name));
+  if (s.alpn !== undefined) w.lengthPrefixed(utf8.encode(s.alpn));
+  if (s.peer_certificate_chain) {
+    w.varint(s.peer_certificate_chain.length);
+    for (const cert of s.peer_certificate_chain) w.lengthPrefixed(cert);
+  }
+  if (s.max_fragment_length !== undefined) w.u8((MAX_FRAGMENT_LENGTHS as readonly number[]).indexOf(s.max_fragment_length) + 1);
+  if (s.ticket_age_add !== undefined) w.u16(s.ticket_age_add >>> 16).u16(s.ticket_age_add & 0xffff);
+  if (s.max_early_data !== undefined) w.varint(s.max_early_data);
+  if (s.opaque) w.lengthPrefixed(s.opaque);
+}
+
+export function encodeSession(s: Session): Bytes {
+  const w = new ByteWriter(128);
+  writeSession(w, s);
+  return w.finish();
+}
+
+/**
+ * Reads a session and checks it by the same rules as the JSON parser, so a
+ * session that comes out of a ticket or the store is always a valid one.
+ * Every failure is a session_invalid ResumptionError.
+ */
+export function readSession(r: ByteReader): Session {
+  const bits = r.u16("session flags");
+  if ((bits & ~KNOWN_BITS) !== 0) r.fail("unknown session flags");
+  const s: Session = {
+    extended_master_secret: (bits & BIT.extendedMasterSecret) !== 0,
+    encrypt_then_mac: (bits & BIT.encryptThenMac) !== 0,
+    created_at: r.varint("created_at"),
+    timeout: r.varint("timeout"),
+  };
+  if (s.created_at > SESSION_LIMITS.maxCreatedAt) r.fail("created_at out of range");
+  if (s.timeout < 1 || s.timeout > SESSION_LIMITS.maxTimeout) r.fail("timeout out of range");
+  if (bits & BIT.versionAndCipher) {
+    const v = TLS_VERSIONS[r.u8("version") - 1];
+    if (v === undefined) r.fail("unknown TLS version");
+    s.version = v;
+    s.cipher_suite = r.u16("cipher_suite");
+  }
+  if (bits & BIT.masterSecret) s.master_secret = r.bytes(r.u8("master_secret length"), "master_secret");
+  if (bits & BIT.serverName) {
+    const name = decodeText(r, "server_name", SESSION_LIMITS.maxServerName);
+    if (!isHostName(name) || name !== name.toLowerCase()) r.fail("server_name is not a lowercase host name");
+    s.server_name = name;
+  }
+  if (bits & BIT.alpn) {
+    const alpn = decodeText(r, "alpn", SESSION_LIMITS.maxAlpn);
+    if (!/^[\x21-\x7e]+$/.test(alpn)) r.fail("alpn is not printable ASCII");
+    s.alpn = alpn;
+  }
+  if (bits & BIT.peerCertificateChain) {
+    const count = r.varint("certificate count");
+    if (count > SESSION_LIMITS.maxCertificates) r.fail("too many certificates");
+    const chain: Bytes[] = [];
+    for (let i = 0; i < count; i++) {
+      const cert = r.lengthPrefixed("certificate", SESSION_LIMITS.maxCertificate);
+      if (cert.length === 0) r.fail("empty certificate");
+      chain.push(cert);
+    }
+    s.peer_certificate_chain = chain;
+  }
+  if (bits & BIT.maxFragmentLength) {
+    const mfl = MAX_FRAGMENT_LENGTHS[r.u8("max_fragment_length") - 1];
+    if (mfl === undefined) r.fail("unknown max_fragment_length");
+    s.max_fragment_length = mfl;
+  }
+  if (bits & BIT.ticketAgeAdd) s.ticket_age_add = r.u16("ticket_age_add") * 65536 + r.u16("ticket_age_add");
+  if (bits & BIT.maxEarlyData) {
+    const early = r.varint("max_early_data");
+    if (early > 0xffffffff) r.fail("max_early_data out of range");
+    s.max_early_data = early;
+  }
+  if (bits & BIT.opaque) {
+    const opaque = r.lengthPrefixed("opaque", SESSION_LIMITS.maxOpaque);
+    if (opaque.length === 0) r.fail("empty opaque");
+    s.opaque = opaque;
+  }
+  const issues = checkSessionRules(s, "session");
+  if (issues.length > 0) throw ResumptionError.fromIssues("session_invalid", issues);
+  return s;
+}
+
+export function decodeSession(bytes: Bytes): Session {
+  const r = new ByteReader(bytes, "session_invalid");
+  const s = readSession(r);
+  r.expectEnd("session");
+  return s;
+}
+
+function decodeText(r: ByteReader, what: string, max: number): string {
+  const raw = r.lengthPrefixed(what, max);
+  try {
+    return utf8.decode(raw);
+  } catch {
+    return r.fail(`${what} is not UTF-8`);
+  }
+}
