@@ -1,0 +1,213 @@
+/**
+ * Settings, parsed and validated once per isolate into one typed object.
+ * Handlers never read env directly. A wrong setting is an error that names
+ * the setting, never its secret value.
+ */
+import { decodeBase64url, decodeHex, type Bytes } from "./core/index.js";
+
+export const SCOPES = ["tickets", "sessions", "keys", "admin", "stek"] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** RFC 8446 4.6.1: no ticket lives longer than 7 days. */
+export const MAX_TICKET_LIFETIME = 604_800;
+
+export interface ContextSettings {
+  name: string;
+  /** Seconds a ticket may be resumed for (capped at 604800). */
+  ticket_lifetime: number;
+  /** Seconds a stored session may be resumed for, by default. */
+  session_timeout: number;
+}
+
+export interface KeyRingSettings {
+  /** Seconds a key encrypts for. */
+  rotation_period: number;
+  /** Seconds a key is published before it activates. */
+  prepublish_lead: number;
+  /** Expected peak seals per second, fleet-wide: bounds rotation_period by the GCM nonce limit. */
+  peak_seal_rate: number;
+  /** Seconds an isolate may use its cached copy of the ring before asking again. */
+  cache_ttl: number;
+}
+
+export interface TokenGrant {
+  /** SHA-256 of the token. */
+  hash: Bytes;
+  context: string;
+  scopes: ReadonlySet<Scope>;
+}
+
+export interface Config {
+  contexts: ReadonlyMap<string, ContextSettings>;
+  contextNames: readonly string[];
+  tokens: readonly TokenGrant[];
+  masterKey: Bytes;
+  keyRing: KeyRingSettings;
+  /** Longest ticket lifetime of any context: how long a key must decrypt after it stops encrypting. */
+  maxTicketLifetime: number;
+}
+
+/** The raw bindings settings come from. */
+export interface SettingsEnv {
+  MASTER_KEY?: string;
+  API_TOKENS?: string;
+  CONTEXTS?: string;
+  KEY_RING_SETTINGS?: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  readonly code = "config_invalid";
+  constructor(readonly setting: string, message: string) {
+    super(`${setting}: ${message}`);
+  }
+}
+
+/** NIST SP 800-38D 8.3: at most 2^32 encryptions under one key with random 96-bit nonces. */
+export const GCM_RANDOM_NONCE_LIMIT = 2 ** 32;
+
+const CONTEXT_DEFAULTS = { ticket_lifetime: 7200, session_timeout: 300 };
+const KEY_RING_DEFAULTS: KeyRingSettings = { rotation_period: 3600, prepublish_lead: 600, peak_seal_rate: 100_000, cache_ttl: 30 };
+/** KV takes up to 60 s to propagate; a key must be known everywhere before it encrypts. */
+const PROPAGATION_BOUND = 60;
+
+type Rule = (value: unknown) => string | undefined;
+const integer = (min: number, max: number): Rule => (v) =>
+  typeof v === "number" && Number.isInteger(v) && v >= min && v <= max ? undefined : `must be an integer from ${min} to ${max}`;
+
+function parseJsonSetting(setting: string, raw: string | undefined, fallback: unknown): unknown {
+  if (raw === undefined || raw.trim() === "") return fallback;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new ConfigError(setting, "is not valid JSON");
+  }
+}
+
+function asObject(setting: string, v: unknown): Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ConfigError(setting, "must be a JSON object");
+  return v as Record<string, unknown>;
+}
+
+/** Applies rules to a settings object: unknown keys and bad values are errors naming the key. */
+function applyRules<T extends object>(
+  setting: string,
+  input: Record<string, unknown>,
+  defaults: T,
+  rules: Record<keyof T, Rule>,
+): T {
+  const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(input)) {
+    const rule = (rules as Record<string, Rule>)[key];
+    if (!rule) throw new ConfigError(`${setting}.${key}`, "is not a known setting");
+    const problem = rule(value);
+    if (problem) throw new ConfigError(`${setting}.${key}`, problem);
+    out[key] = value;
+  }
+  return out as T;
+}
+
+export function parseMasterKey(raw: string | undefined): Bytes {
+  if (!raw) throw new ConfigError("MASTER_KEY", "is not set (a 32-byte secret, as 64 hex digits or 43 base64url characters)");
+  const text = raw.trim();
+  const key = text.length === 64 ? decodeHex(text.toLowerCase()) : text.length === 43 ? decodeBase64url(text) : undefined;
+  if (!key) throw new ConfigError("MASTER_KEY", "must be 32 bytes, as 64 hex digits or 43 base64url characters");
+  return key;
+}
+
+function parseContexts(raw: string | undefined): Map<string, ContextSettings> {
+  const obj = asObject("CONTEXTS", parseJsonSetting("CONTEXTS", raw, { default: {} }));
+  const contexts = new Map<string, ContextSettings>();
+  for (const [name, value] of Object.entries(obj)) {
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+      throw new ConfigError(`CONTEXTS.${name}`, "a context name is 1 to 64 of A-Z a-z 0-9 . _ -");
+    }
+    const settings = applyRules(`CONTEXTS.${name}`, asObject(`CONTEXTS.${name}`, value), CONTEXT_DEFAULTS, {
+      ticket_lifetime: integer(1, MAX_TICKET_LIFETIME),
+      session_timeout: integer(1, MAX_TICKET_LIFETIME),
+    });
+    contexts.set(name, { name, ...settings });
+  }
+  if (contexts.size === 0) throw new ConfigError("CONTEXTS", "must name at least one context");
+  return contexts;
+}
+
+function parseKeyRing(raw: string | undefined): KeyRingSettings {
+  const obj = asObject("KEY_RING_SETTINGS", parseJsonSetting("KEY_RING_SETTINGS", raw, {}));
+  const s = applyRules("KEY_RING_SETTINGS", obj, KEY_RING_DEFAULTS, {
+    rotation_period: integer(60, 7 * 86_400),
+    prepublish_lead: integer(PROPAGATION_BOUND, 86_400),
+    peak_seal_rate: integer(1, 10_000_000),
+    cache_ttl: integer(1, 300),
+  });
+  if (s.rotation_period * s.peak_seal_rate >= GCM_RANDOM_NONCE_LIMIT) {
+    throw new ConfigError(
+      "KEY_RING_SETTINGS.rotation_period",
+      `${s.rotation_period} s × peak_seal_rate ${s.peak_seal_rate}/s = ${s.rotation_period * s.peak_seal_rate} seals per key, at or above the 2^32 limit for random 96-bit GCM nonces`,
+    );
+  }
+  if (s.prepublish_lead < PROPAGATION_BOUND + s.cache_ttl) {
+    throw new ConfigError(
+      "KEY_RING_SETTINGS.prepublish_lead",
+      `must be at least ${PROPAGATION_BOUND} s of propagation plus cache_ttl (${s.cache_ttl} s), so every location knows a key before it encrypts`,
+    );
+  }
+  if (s.prepublish_lead > s.rotation_period) {
+    throw new ConfigError("KEY_RING_SETTINGS.prepublish_lead", "must not exceed rotation_period (one pending key at a time)");
+  }
+  return s;
+}
+
+function parseTokens(raw: string | undefined, contexts: ReadonlyMap<string, ContextSettings>): TokenGrant[] {
+  const obj = asObject("API_TOKENS", parseJsonSetting("API_TOKENS", raw, {}));
+  const grants: TokenGrant[] = [];
+  for (const [hashHex, value] of Object.entries(obj)) {
+    // Errors name the entry by position: the hash is not secret, but a
+    // pasted token in the wrong place would be.
+    const where = `API_TOKENS[${grants.length}]`;
+    const hash = /^[0-9a-f]{64}$/.test(hashHex) ? decodeHex(hashHex) : undefined;
+    if (!hash) throw new ConfigError(where, "keys are the SHA-256 of a token as 64 lowercase hex digits");
+    const entry = asObject(where, value);
+    for (const key of Object.keys(entry)) {
+      if (key !== "context" && key !== "scopes") throw new ConfigError(`${where}.${key}`, "is not a known setting");
+    }
+    if (typeof entry.context !== "string" || !contexts.has(entry.context)) {
+      throw new ConfigError(`${where}.context`, "must name a context defined in CONTEXTS");
+    }
+    if (!Array.isArray(entry.scopes) || entry.scopes.length === 0 || !entry.scopes.every((s) => (SCOPES as readonly unknown[]).includes(s))) {
+      throw new ConfigError(`${where}.scopes`, `must be a non-empty list of ${SCOPES.join(", ")}`);
+    }
+    grants.push({ hash, context: entry.context, scopes: new Set(entry.scopes as Scope[]) });
+  }
+  return grants;
+}
+
+export function parseConfig(env: SettingsEnv): Config {
+  const contexts = parseContexts(env.CONTEXTS);
+  const keyRing = parseKeyRing(env.KEY_RING_SETTINGS);
+  return {
+    contexts,
+    contextNames: [...contexts.keys()],
+    tokens: parseTokens(env.API_TOKENS, contexts),
+    masterKey: parseMasterKey(env.MASTER_KEY),
+    keyRing,
+    maxTicketLifetime: Math.max(...[...contexts.values()].map((c) => c.ticket_lifetime)),
+  };
+}
+
+const configCache = new Map<string, Config>();
+
+/**
+ * parseConfig, memoised on the raw settings: an isolate parses its settings
+ * once, and again only if they change (a new deployment of secrets).
+ */
+export function loadConfig(env: SettingsEnv): Config {
+  const fingerprint = JSON.stringify([env.MASTER_KEY, env.API_TOKENS, env.CONTEXTS, env.KEY_RING_SETTINGS]);
+  let config = configCache.get(fingerprint);
+  if (!config) {
+    config = parseConfig(env);
+    if (configCache.size > 8) configCache.clear();
+    configCache.set(fingerprint, config);
+  }
+  return config;
+}

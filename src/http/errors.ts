@@ -1,0 +1,88 @@
+/**
+ * Every error the API answers with, in one table: its stable code, its HTTP
+ * status and what it means. Responses are {"error": {"code", "message"}} and
+ * never carry a stack trace, key material or a secret.
+ */
+import { isResumptionError, type CoreErrorCode } from "../core/index.js";
+
+export const ERRORS = {
+  // Requests
+  invalid_request: { status: 400, meaning: "a field is missing, of the wrong type or out of range (the message names it)" },
+  invalid_json: { status: 400, meaning: "the body is not valid JSON" },
+  invalid_session_id: { status: 400, meaning: "a session id is not 1 to 32 bytes of lowercase hex" },
+  session_invalid: { status: 400, meaning: "the session record is invalid (the message names each wrong field)" },
+  unauthorized: { status: 401, meaning: "no valid bearer token" },
+  forbidden: { status: 403, meaning: "the token lacks the scope this route needs" },
+  not_found: { status: 404, meaning: "no such route" },
+  method_not_allowed: { status: 405, meaning: "the route exists but not with this method" },
+  body_too_large: { status: 413, meaning: "the request body is over 64 KiB" },
+  unsupported_media_type: { status: 415, meaning: "the body is not application/json" },
+  // Tickets that cannot be resumed: for a TLS server, "do a full handshake".
+  ticket_malformed: { status: 422, meaning: "the ticket is not a well-formed v1 ticket" },
+  ticket_unsupported_version: { status: 422, meaning: "the ticket's format version is not supported" },
+  key_unknown: { status: 422, meaning: "the ticket's key is not (or no longer) in the ring, and no stored session answers for it" },
+  ticket_invalid: { status: 422, meaning: "the ticket failed authentication" },
+  ticket_expired: { status: 422, meaning: "the ticket's lifetime has ended" },
+  context_mismatch: { status: 422, meaning: "the ticket belongs to another context" },
+  // The service itself
+  key_invalid: { status: 500, meaning: "key material in the ring is unusable" },
+  keyring_unavailable: { status: 503, meaning: "the key ring cannot be reached and no cached key may encrypt" },
+  config_invalid: { status: 503, meaning: "the service's settings are invalid (the message names the setting)" },
+  internal_error: { status: 500, meaning: "an unexpected failure; details are in the logs, not the response" },
+} as const satisfies Record<string, { status: number; meaning: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+// Every core code must have an HTTP mapping: this line fails to compile otherwise.
+const _coreCodesMapped: Record<CoreErrorCode, unknown> = ERRORS;
+void _coreCodesMapped;
+
+export class ServiceError extends Error {
+  override readonly name = "ServiceError";
+  readonly headers: Record<string, string>;
+  readonly field: string | undefined;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options: { headers?: Record<string, string>; field?: string } = {},
+  ) {
+    super(message);
+    this.headers = options.headers ?? {};
+    this.field = options.field;
+  }
+
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+}
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; field?: string };
+}
+
+/** Maps any thrown value to a status and body; unknown errors become a bare internal_error. */
+export function describeError(err: unknown): { status: number; body: ErrorBody; headers: Record<string, string> } {
+  if (err instanceof ServiceError) {
+    const error: ErrorBody["error"] = { code: err.code, message: err.message };
+    if (err.field) error.field = err.field;
+    return { status: err.status, body: { error }, headers: err.headers };
+  }
+  if (isResumptionError(err)) {
+    const error: ErrorBody["error"] = { code: err.code, message: err.message };
+    if (err.field) error.field = err.field;
+    return { status: ERRORS[err.code].status, body: { error }, headers: {} };
+  }
+  if (err instanceof Error && err.name === "ConfigError") {
+    return { status: 503, body: { error: { code: "config_invalid", message: err.message } }, headers: {} };
+  }
+  return { status: 500, body: { error: { code: "internal_error", message: "internal error" } }, headers: {} };
+}
+
+export function errorResponse(err: unknown): Response {
+  const { status, body, headers } = describeError(err);
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", "cache-control": "no-store", ...headers },
+  });
+}

@@ -1,0 +1,166 @@
+/**
+ * KeyRingObject: the one writer of the fleet's ticket key ring. A Durable
+ * Object (SQLite storage) serialises every change, so concurrent rotations
+ * can never leave two active keys. It maintains the ring on its alarm (set
+ * for the next key event) and whenever it is read past an event; a Cron
+ * Trigger wakes it if an alarm was missed.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { loadConfig } from "../config.js";
+import type { Env } from "../env.js";
+import { deriveKek, generateWrappedKey } from "./material.js";
+import {
+  newKeyId,
+  nextEvent,
+  planMaintenance,
+  planRotation,
+  type KeyTimes,
+  type RingPlan,
+  type ScheduleSettings,
+} from "./schedule.js";
+
+export interface StoredKey extends KeyTimes {
+  /** The key material wrapped under the MASTER_KEY-derived KEK. */
+  wrapped: Uint8Array<ArrayBuffer>;
+}
+
+/** What readers receive: the ring's keys (material wrapped) and the settings that shaped it. */
+export interface PublishedRing {
+  keys: StoredKey[];
+  settings: ScheduleSettings;
+  /** Unix seconds at which the object produced this copy. */
+  now: number;
+}
+
+export interface RotateResult {
+  ring: PublishedRing;
+  /** When the new key starts (or started) encrypting. */
+  activates_at: number;
+  revoked: number[];
+}
+
+type KeyRow = { id: number; wrapped: ArrayBuffer; published_at: number; activates_at: number; deactivates_at: number; expires_at: number };
+
+export class KeyRingObject extends DurableObject<Env> {
+  /** Milliseconds; tests replace it (runInDurableObject) to drive the alarm on a controlled clock. */
+  clock: () => number = () => Date.now();
+  private kek: Promise<CryptoKey> | undefined;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS keys (
+      id INTEGER PRIMARY KEY,
+      wrapped BLOB NOT NULL,
+      published_at INTEGER NOT NULL,
+      activates_at INTEGER NOT NULL,
+      deactivates_at INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL
+    )`);
+  }
+
+  private settings(): ScheduleSettings {
+    const config = loadConfig(this.env);
+    return {
+      rotation_period: config.keyRing.rotation_period,
+      prepublish_lead: config.keyRing.prepublish_lead,
+      max_ticket_lifetime: config.maxTicketLifetime,
+    };
+  }
+
+  private keyEncryptionKey(): Promise<CryptoKey> {
+    this.kek ??= deriveKek(loadConfig(this.env).masterKey);
+    return this.kek;
+  }
+
+  private readKeys(): StoredKey[] {
+    return this.ctx.storage.sql
+      .exec<KeyRow>("SELECT id, wrapped, published_at, activates_at, deactivates_at, expires_at FROM keys ORDER BY activates_at")
+      .toArray()
+      .map((r) => ({ ...r, wrapped: new Uint8Array(r.wrapped) }));
+  }
+
+  /** The ring as of `now` (unix seconds), maintained first if a key event has passed. */
+  async getRing(now: number): Promise<PublishedRing> {
+    const settings = this.settings();
+    if (isEmpty(planMaintenance(this.readKeys(), now, settings))) return { keys: this.readKeys(), settings, now };
+    return this.maintain(now);
+  }
+
+  /** Brings the ring up to date at `now`: destroys expired keys, activates and pre-publishes. */
+  async maintain(now: number): Promise<PublishedRing> {
+    const settings = this.settings();
+    await this.ctx.blockConcurrencyWhile(async () => {
+      await this.apply(planMaintenance(this.readKeys(), now, settings), now);
+    });
+    return { keys: this.readKeys(), settings, now };
+  }
+
+  /** Rotates now (or as soon as the successor is known fleet-wide); with revoke, destroys every older key at once. */
+  async rotate(now: number, revoke: boolean): Promise<RotateResult> {
+    const settings = this.settings();
+    let activatesAt = now;
+    let revoked: number[] = [];
+    await this.ctx.blockConcurrencyWhile(async () => {
+      await this.apply(planMaintenance(this.readKeys(), now, settings), now);
+      const keys = this.readKeys();
+      const { plan, activates_at } = planRotation(keys, now, settings, revoke);
+      // Keys destroyed by a revoke (not just never-used pending ones).
+      revoked = revoke ? plan.destroy.filter((id) => keys.some((k) => k.id === id && k.activates_at <= now)) : [];
+      await this.apply(plan, now);
+      activatesAt = activates_at;
+    });
+    return { ring: { keys: this.readKeys(), settings, now }, activates_at: activatesAt, revoked };
+  }
+
+  override async alarm(): Promise<void> {
+    await this.maintain(Math.floor(this.clock() / 1000));
+  }
+
+  /**
+   * Applies a plan atomically. New material is generated and wrapped first
+   * (async crypto), then every row changes in one synchronous transaction, so
+   * a reset mid-way leaves the ring either before or after, never between.
+   */
+  private async apply(plan: RingPlan, now: number): Promise<void> {
+    if (!isEmpty(plan)) {
+      const kek = await this.keyEncryptionKey();
+      const taken = new Set(this.readKeys().map((k) => k.id));
+      const created: StoredKey[] = [];
+      for (const times of plan.create) {
+        const id = newKeyId(taken);
+        taken.add(id);
+        created.push({ id, ...times, wrapped: await generateWrappedKey(kek, id) });
+      }
+      const sql = this.ctx.storage.sql;
+      this.ctx.storage.transactionSync(() => {
+        for (const id of plan.destroy) {
+          // Overwrite before deleting, so the wrapped bytes do not linger in a free page.
+          sql.exec("UPDATE keys SET wrapped = zeroblob(length(wrapped)) WHERE id = ?", id);
+          sql.exec("DELETE FROM keys WHERE id = ?", id);
+        }
+        for (const k of plan.update) {
+          sql.exec(
+            "UPDATE keys SET activates_at = ?, deactivates_at = ?, expires_at = ? WHERE id = ?",
+            k.activates_at, k.deactivates_at, k.expires_at, k.id,
+          );
+        }
+        for (const k of created) {
+          sql.exec(
+            "INSERT INTO keys (id, wrapped, published_at, activates_at, deactivates_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+            k.id, k.wrapped, k.published_at, k.activates_at, k.deactivates_at, k.expires_at,
+          );
+        }
+      });
+    }
+    await this.scheduleAlarm(now);
+  }
+
+  private async scheduleAlarm(now: number): Promise<void> {
+    const next = nextEvent(this.readKeys(), now);
+    if (next !== undefined) await this.ctx.storage.setAlarm(next * 1000);
+  }
+}
+
+function isEmpty(plan: RingPlan): boolean {
+  return plan.create.length === 0 && plan.destroy.length === 0 && plan.update.length === 0;
+}

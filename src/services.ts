@@ -1,0 +1,50 @@
+/**
+ * What an isolate builds once from its settings and keeps between requests:
+ * the parsed config and the cached key ring. Rebuilt only when the settings
+ * change. One instance per app, so tests can simulate separate locations.
+ */
+import { loadConfig, type Config } from "./config.js";
+import type { Env } from "./env.js";
+import { deriveKek } from "./keyring/material.js";
+import type { KeyRingObject } from "./keyring/object.js";
+import { KeyRingReader } from "./keyring/reader.js";
+
+/** Milliseconds since the epoch; injected so tests can move time. */
+export type Clock = () => number;
+
+export const systemClock: Clock = () => Date.now();
+
+export interface Services {
+  config: Config;
+  keyRing: KeyRingReader;
+  /** The ring's Durable Object (the one writer). */
+  ringObject(): DurableObjectStub<KeyRingObject>;
+  /** Unix seconds. */
+  now(): number;
+}
+
+/** The fleet's one ring object. Tests name their own, to start from an empty ring. */
+export const RING_OBJECT_NAME = "ring";
+
+export function ringObject(env: Env, name = RING_OBJECT_NAME): DurableObjectStub<KeyRingObject> {
+  return env.KEY_RING.get(env.KEY_RING.idFromName(name));
+}
+
+export function servicesFactory(clock: Clock, ringName = RING_OBJECT_NAME): (env: Env) => Services {
+  let built: { config: Config; services: Services } | undefined;
+  return (env) => {
+    const config = loadConfig(env);
+    if (built?.config !== config) {
+      built = {
+        config,
+        services: {
+          config,
+          keyRing: new KeyRingReader((now) => ringObject(env, ringName).getRing(now), deriveKek(config.masterKey), config.keyRing.cache_ttl),
+          ringObject: () => ringObject(env, ringName),
+          now: () => Math.floor(clock() / 1000),
+        },
+      };
+    }
+    return built.services;
+  };
+}

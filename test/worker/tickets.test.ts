@@ -1,0 +1,108 @@
+import { describe, expect, it } from "vitest";
+import { T0, TLS12_SESSION, location } from "./harness.js";
+
+const seal = (loc: ReturnType<typeof location>, body: unknown = { session: TLS12_SESSION }, token = "alpha-tickets") =>
+  loc.json("POST", "/v1/tickets", { token, body });
+const open = (loc: ReturnType<typeof location>, ticket: string, token = "alpha-tickets", extra: object = {}) =>
+  loc.json("POST", "/v1/tickets/open", { token, body: { ticket, ...extra } });
+
+describe("tickets over HTTP", () => {
+  it("seals and opens a session", async () => {
+    const loc = location();
+    const sealed = await seal(loc);
+    expect(sealed.status).toBe(201);
+    expect(sealed.body).toMatchObject({ issued_at: T0, expires_at: T0 + 7200, lifetime_hint: 7200 });
+    expect(sealed.body.session_id).toMatch(/^[0-9a-f]{64}$/);
+    expect(sealed.body.ticket).toMatch(/^[A-Za-z0-9_-]+$/);
+
+    loc.now += 100;
+    const opened = await open(loc, sealed.body.ticket);
+    expect(opened.status).toBe(200);
+    expect(opened.body).toMatchObject({
+      session_id: sealed.body.session_id,
+      key_id: sealed.body.key_id,
+      issued_at: T0,
+      expires_at: T0 + 7200,
+      renew: false,
+      source: "ticket",
+    });
+    expect(opened.body.session).toMatchObject({ ...TLS12_SESSION, created_at: T0, timeout: 7200 });
+  });
+
+  it("keeps a session id the session carries, and caps the lifetime at the context's", async () => {
+    const loc = location();
+    const sealed = await seal(loc, { session: { ...TLS12_SESSION, session_id: "abcd" }, lifetime: 604800 });
+    expect(sealed.status).toBe(201);
+    expect(sealed.body.session_id).toBe("abcd");
+    expect(sealed.body.lifetime_hint).toBe(7200);
+    const shorter = await seal(loc, { session: TLS12_SESSION, lifetime: 60 });
+    expect(shorter.body).toMatchObject({ lifetime_hint: 60, expires_at: T0 + 60 });
+  });
+
+  it("answers every ticket failure with 422 and its code", async () => {
+    const loc = location();
+    const { body } = await seal(loc);
+    const bytes = Uint8Array.from(atob(body.ticket.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+    const b64 = (b: Uint8Array) => btoa(String.fromCharCode(...b)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const mutate = (f: (b: Uint8Array) => void) => {
+      const copy = bytes.slice();
+      f(copy);
+      return b64(copy);
+    };
+    const cases: [string, string][] = [
+      ["not base64url!", "ticket_malformed"],
+      ["AQID", "ticket_malformed"],
+      [mutate((b) => (b[0] = 2)), "ticket_unsupported_version"],
+      [mutate((b) => (b[1] = b[1]! ^ 0xff)), "key_unknown"],
+      [mutate((b) => (b[b.length - 1] = b[b.length - 1]! ^ 1)), "ticket_invalid"],
+      [mutate((b) => (b[10] = b[10]! ^ 1)), "ticket_invalid"],
+      [b64(bytes.subarray(0, 20)), "ticket_malformed"],
+    ];
+    for (const [ticket, code] of cases) {
+      const res = await open(loc, ticket);
+      expect({ ticket, status: res.status, code: res.body.error.code }).toEqual({ ticket, status: 422, code });
+    }
+    loc.now = T0 + 7200;
+    const expired = await open(loc, body.ticket);
+    expect([expired.status, expired.body.error.code]).toEqual([422, "ticket_expired"]);
+  });
+
+  it("never opens a ticket in another context", async () => {
+    const loc = location();
+    const { body } = await seal(loc);
+    const res = await open(loc, body.ticket, "beta-all");
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe("context_mismatch");
+    expect(JSON.stringify(res.body)).not.toContain("master_secret");
+  });
+
+  it("checks tokens, scopes and request bodies", async () => {
+    const loc = location();
+    const cases: [Parameters<typeof loc.json>[2] & { path?: string }, number, string][] = [
+      [{ body: { session: TLS12_SESSION } }, 401, "unauthorized"],
+      [{ token: "nope", body: { session: TLS12_SESSION } }, 401, "unauthorized"],
+      [{ token: "alpha-sessions", body: { session: TLS12_SESSION } }, 403, "forbidden"],
+      [{ token: "alpha-tickets", body: "{not json" }, 400, "invalid_json"],
+      [{ token: "alpha-tickets", body: [1] }, 400, "invalid_request"],
+      [{ token: "alpha-tickets", body: { session: TLS12_SESSION, lifetime: "1" } }, 400, "invalid_request"],
+      [{ token: "alpha-tickets", body: { session: TLS12_SESSION, lifetime: 0 } }, 400, "invalid_request"],
+      [{ token: "alpha-tickets", body: { session: TLS12_SESSION, extra: 1 } }, 400, "invalid_request"],
+      [{ token: "alpha-tickets", body: {} }, 400, "invalid_request"],
+      [{ token: "alpha-tickets", body: { session: { ...TLS12_SESSION, master_secret: "AAAA" } } }, 400, "session_invalid"],
+      [{ token: "alpha-tickets", body: { session: { ...TLS12_SESSION, session_id: "ABCD" } } }, 400, "invalid_session_id"],
+      [{ token: "alpha-tickets", body: { session: TLS12_SESSION, pad: "x".repeat(70_000) } }, 413, "body_too_large"],
+    ];
+    for (const [options, status, code] of cases) {
+      const res = await loc.json("POST", "/v1/tickets", options);
+      expect({ options: JSON.stringify(options).slice(0, 80), status: res.status, code: res.body?.error?.code }).toEqual({
+        options: JSON.stringify(options).slice(0, 80),
+        status,
+        code,
+      });
+    }
+    const field = await loc.json("POST", "/v1/tickets", { token: "alpha-tickets", body: { session: TLS12_SESSION, lifetime: "1" } });
+    expect(field.body.error.message).toContain("lifetime");
+    const wrongType = await loc.call("POST", "/v1/tickets", { token: "alpha-tickets", body: "{}", headers: { "content-type": "text/plain" } });
+    expect(wrongType.status).toBe(415);
+  });
+});
