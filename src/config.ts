@@ -17,6 +17,8 @@ export interface ContextSettings {
   ticket_lifetime: number;
   /** Seconds a stored session may be resumed for, by default. */
   session_timeout: number;
+  /** Seconds the client's view of a ticket's age may differ from the server's (RFC 8446 8.3). */
+  ticket_age_window: number;
 }
 
 export interface KeyRingSettings {
@@ -45,6 +47,8 @@ export interface Config {
   keyRing: KeyRingSettings;
   /** Longest ticket lifetime of any context: how long a key must decrypt after it stops encrypting. */
   maxTicketLifetime: number;
+  /** Durable Objects the single-use record is spread over (ids hash to a shard). */
+  replayShards: number;
 }
 
 /** The raw bindings settings come from. */
@@ -53,6 +57,7 @@ export interface SettingsEnv {
   API_TOKENS?: string;
   CONTEXTS?: string;
   KEY_RING_SETTINGS?: string;
+  REPLAY_GUARD_SHARDS?: string;
 }
 
 export class ConfigError extends Error {
@@ -66,7 +71,7 @@ export class ConfigError extends Error {
 /** NIST SP 800-38D 8.3: at most 2^32 encryptions under one key with random 96-bit nonces. */
 export const GCM_RANDOM_NONCE_LIMIT = 2 ** 32;
 
-const CONTEXT_DEFAULTS = { ticket_lifetime: 7200, session_timeout: 300 };
+const CONTEXT_DEFAULTS = { ticket_lifetime: 7200, session_timeout: 300, ticket_age_window: 10 };
 const KEY_RING_DEFAULTS: KeyRingSettings = { rotation_period: 3600, prepublish_lead: 600, peak_seal_rate: 100_000, cache_ttl: 30 };
 /** KV takes up to 60 s to propagate; a key must be known everywhere before it encrypts. */
 const PROPAGATION_BOUND = 60;
@@ -125,6 +130,7 @@ function parseContexts(raw: string | undefined): Map<string, ContextSettings> {
     const settings = applyRules(`CONTEXTS.${name}`, asObject(`CONTEXTS.${name}`, value), CONTEXT_DEFAULTS, {
       ticket_lifetime: integer(1, MAX_TICKET_LIFETIME),
       session_timeout: integer(1, MAX_TICKET_LIFETIME),
+      ticket_age_window: integer(0, 3600),
     });
     contexts.set(name, { name, ...settings });
   }
@@ -182,6 +188,17 @@ function parseTokens(raw: string | undefined, contexts: ReadonlyMap<string, Cont
   return grants;
 }
 
+/**
+ * Changing the shard count moves ids to other shards, which then have not
+ * seen them: change it only with every single-use ticket's key retired.
+ */
+function parseReplayShards(raw: string | undefined): number {
+  if (raw === undefined || raw.trim() === "") return 32;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new ConfigError("REPLAY_GUARD_SHARDS", "must be an integer from 1 to 1024");
+  return n;
+}
+
 export function parseConfig(env: SettingsEnv): Config {
   const contexts = parseContexts(env.CONTEXTS);
   const keyRing = parseKeyRing(env.KEY_RING_SETTINGS);
@@ -192,6 +209,7 @@ export function parseConfig(env: SettingsEnv): Config {
     masterKey: parseMasterKey(env.MASTER_KEY),
     keyRing,
     maxTicketLifetime: Math.max(...[...contexts.values()].map((c) => c.ticket_lifetime)),
+    replayShards: parseReplayShards(env.REPLAY_GUARD_SHARDS),
   };
 }
 
@@ -202,7 +220,7 @@ const configCache = new Map<string, Config>();
  * once, and again only if they change (a new deployment of secrets).
  */
 export function loadConfig(env: SettingsEnv): Config {
-  const fingerprint = JSON.stringify([env.MASTER_KEY, env.API_TOKENS, env.CONTEXTS, env.KEY_RING_SETTINGS]);
+  const fingerprint = JSON.stringify([env.MASTER_KEY, env.API_TOKENS, env.CONTEXTS, env.KEY_RING_SETTINGS, env.REPLAY_GUARD_SHARDS]);
   let config = configCache.get(fingerprint);
   if (!config) {
     config = parseConfig(env);

@@ -1,11 +1,14 @@
 import type { KeyRingObject } from "./keyring/object.js";
+import type { ReplayGuardObject } from "./replay/object.js";
 
 /** The Worker's bindings (wrangler.toml) and secrets (.dev.vars / wrangler secret). */
 export interface Env {
   SESSIONS: KVNamespace;
   KEY_RING: DurableObjectNamespace<KeyRingObject>;
+  REPLAY_GUARD: DurableObjectNamespace<ReplayGuardObject>;
   MASTER_KEY?: string;
   API_TOKENS?: string;
   CONTEXTS?: string;
   KEY_RING_SETTINGS?: string;
+  REPLAY_GUARD_SHARDS?: string;
 }

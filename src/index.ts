@@ -4,6 +4,7 @@ import type { Env } from "./env.js";
 import { ringObject } from "./services.js";
 
 export { KeyRingObject } from "./keyring/object.js";
+export { ReplayGuardObject } from "./replay/object.js";
 
 const app = createApp();
 

@@ -8,6 +8,7 @@ import type { Env } from "./env.js";
 import { deriveKek } from "./keyring/material.js";
 import type { KeyRingObject } from "./keyring/object.js";
 import { KeyRingReader } from "./keyring/reader.js";
+import { ReplayGuard } from "./replay/guard.js";
 
 /** Milliseconds since the epoch; injected so tests can move time. */
 export type Clock = () => number;
@@ -19,8 +20,12 @@ export interface Services {
   keyRing: KeyRingReader;
   /** The ring's Durable Object (the one writer). */
   ringObject(): DurableObjectStub<KeyRingObject>;
+  /** The fleet-wide single-use record. */
+  replayGuard: ReplayGuard;
   /** Unix seconds. */
   now(): number;
+  /** Milliseconds, for ticket ages (RFC 8446 counts them in ms). */
+  nowMs(): number;
 }
 
 /** The fleet's one ring object. Tests name their own, to start from an empty ring. */
@@ -41,7 +46,9 @@ export function servicesFactory(clock: Clock, ringName = RING_OBJECT_NAME): (env
           config,
           keyRing: new KeyRingReader((now) => ringObject(env, ringName).getRing(now), deriveKek(config.masterKey), config.keyRing.cache_ttl),
           ringObject: () => ringObject(env, ringName),
+          replayGuard: new ReplayGuard(env.REPLAY_GUARD, config.replayShards),
           now: () => Math.floor(clock() / 1000),
+          nowMs: () => clock(),
         },
       };
     }

@@ -24,8 +24,12 @@ export const ERRORS = {
   ticket_invalid: { status: 422, meaning: "the ticket failed authentication" },
   ticket_expired: { status: 422, meaning: "the ticket's lifetime has ended" },
   context_mismatch: { status: 422, meaning: "the ticket belongs to another context" },
+  ticket_replayed: { status: 422, meaning: "a single-use ticket was already opened somewhere in the fleet" },
+  ticket_age_mismatch: { status: 422, meaning: "the client's view of the ticket's age differs from the server's by more than the window (RFC 8446 8.3)" },
+  sni_mismatch: { status: 422, meaning: "the ticket's or session's server_name differs from the one requested" },
   // The service itself
   key_invalid: { status: 500, meaning: "key material in the ring is unusable" },
+  replay_guard_unavailable: { status: 503, meaning: "the single-use record cannot be reached: a single-use ticket is refused, never accepted twice" },
   keyring_unavailable: { status: 503, meaning: "the key ring cannot be reached and no cached key may encrypt" },
   config_invalid: { status: 503, meaning: "the service's settings are invalid (the message names the setting)" },
   internal_error: { status: 500, meaning: "an unexpected failure; details are in the logs, not the response" },
@@ -41,15 +45,18 @@ export class ServiceError extends Error {
   override readonly name = "ServiceError";
   readonly headers: Record<string, string>;
   readonly field: string | undefined;
+  /** Figures the caller may act on (e.g. the measured ticket-age skew); never secrets. */
+  readonly details: Record<string, number | string> | undefined;
 
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options: { headers?: Record<string, string>; field?: string } = {},
+    options: { headers?: Record<string, string>; field?: string; details?: Record<string, number | string> } = {},
   ) {
     super(message);
     this.headers = options.headers ?? {};
     this.field = options.field;
+    this.details = options.details;
   }
 
   get status(): number {
@@ -58,7 +65,7 @@ export class ServiceError extends Error {
 }
 
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string; field?: string };
+  error: { code: ErrorCode; message: string; field?: string; details?: Record<string, number | string> };
 }
 
 /** Maps any thrown value to a status and body; unknown errors become a bare internal_error. */
@@ -66,6 +73,7 @@ export function describeError(err: unknown): { status: number; body: ErrorBody; 
   if (err instanceof ServiceError) {
     const error: ErrorBody["error"] = { code: err.code, message: err.message };
     if (err.field) error.field = err.field;
+    if (err.details) error.details = err.details;
     return { status: err.status, body: { error }, headers: err.headers };
   }
   if (isResumptionError(err)) {

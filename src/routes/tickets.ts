@@ -16,6 +16,7 @@ import {
   ResumptionError,
   sealTicket,
   sessionToJson,
+  type Session,
 } from "../core/index.js";
 import { MAX_TICKET_LIFETIME } from "../config.js";
 import { requireScope } from "../http/auth.js";
@@ -24,6 +25,7 @@ import { deferTo, type AppEnv } from "../http/context.js";
 import { ServiceError } from "../http/errors.js";
 import { boolean, integer, object, optional, passthrough, string } from "../http/schema.js";
 import { keyState } from "../keyring/schedule.js";
+import { ticketUseId } from "../replay/guard.js";
 import { SESSION_JSON_SCHEMA } from "../http/session-schema.js";
 
 /** The longest base64url text that can hold a 65535-byte ticket: longer is refused before decoding. */
@@ -38,7 +40,7 @@ export const SealTicketBody = object({
 
 export const OpenTicketBody = object({
   ticket: string({ maxLength: MAX_TICKET_CHARS, description: "base64url, no padding" }),
-  server_name: optional(string({ minLength: 1, maxLength: 253 })),
+  server_name: optional(string({ minLength: 1, maxLength: 253, pattern: /^[A-Za-z0-9.-]+$/, description: "the SNI of the resuming ClientHello" })),
   obfuscated_ticket_age: optional(integer(0, 0xffffffff)),
 });
 
@@ -82,6 +84,7 @@ export const tickets = new Hono<AppEnv>()
     requireScope(c.var.caller, "tickets");
     const body = OpenTicketBody.parse(await readJsonObject(c.req.raw), "");
     const { services, caller } = c.var;
+    const settings = services.config.contexts.get(caller.context)!;
     const now = services.now();
     const bytes = decodeBase64url(body.ticket);
     if (!bytes) throw new ResumptionError("ticket_malformed", "the ticket is not base64url without padding");
@@ -94,18 +97,76 @@ export const tickets = new Hono<AppEnv>()
       { context: caller.context, now, keys: services.keyRing.openingSource(now), otherContexts: services.config.contextNames },
       header,
     );
+    checkServerName(opened.session, body.server_name);
+    const ticketAge = checkTicketAge(opened, body.obfuscated_ticket_age, services.nowMs(), settings.ticket_age_window);
+    // Last, once every other check has passed, so a refused attempt does not
+    // use the ticket up. Only single-use tickets pay for this call.
+    if (opened.singleUse && !(await services.replayGuard.consume(ticketUseId(header.keyId, header.nonce), opened.expiresAt, now))) {
+      throw new ServiceError("ticket_replayed", "this single-use ticket was already opened");
+    }
     return c.json({
       session: sessionToJson(opened.session),
       session_id: encodeHex(opened.sessionId),
       key_id: opened.keyId,
       issued_at: opened.issuedAt,
       expires_at: opened.expiresAt,
+      single_use: opened.singleUse,
+      ...(ticketAge && { ticket_age: ticketAge }),
       // The key no longer encrypts: the caller should issue a fresh ticket
       // (OpenSSL's ticket callback returns 2 for this).
       renew: !times || keyState(times, now) !== "active",
       source: "ticket",
     });
   });
+
+/**
+ * RFC 8446 4.6.1 (and OpenSSL up to TLS 1.2): a session resumes only under
+ * the server name it was made for. DNS names compare case-insensitively; the
+ * session's is stored lowercase.
+ */
+export function checkServerName(session: Session, requested: string | undefined): void {
+  if (requested === undefined || session.server_name === undefined) return;
+  if (requested.toLowerCase() !== session.server_name) {
+    throw new ServiceError("sni_mismatch", "the session was made for another server_name");
+  }
+}
+
+export interface TicketAge {
+  /** The client's view: (obfuscated_ticket_age - ticket_age_add) mod 2^32, in ms. */
+  client_ms: number;
+  /** The server's view: now - issued_at, in ms. */
+  server_ms: number;
+  /** client_ms - server_ms: how far the client's clock and path disagree. */
+  skew_ms: number;
+  window_ms: number;
+}
+
+/**
+ * RFC 8446 4.2.11 and 8.3: when both the request's obfuscated_ticket_age and
+ * the session's ticket_age_add are known, the ages must agree within the
+ * window, else the ticket is refused (and 0-RTT data with it). The answer
+ * reports the skew so the caller can decide about early data.
+ */
+export function checkTicketAge(
+  opened: { issuedAt: number; session: Session },
+  obfuscated: number | undefined,
+  nowMs: number,
+  windowSeconds: number,
+): TicketAge | undefined {
+  const ageAdd = opened.session.ticket_age_add;
+  if (obfuscated === undefined || ageAdd === undefined) return undefined;
+  const clientMs = (obfuscated - ageAdd + 2 ** 32) % 2 ** 32;
+  const serverMs = nowMs - opened.issuedAt * 1000;
+  const age: TicketAge = { client_ms: clientMs, server_ms: serverMs, skew_ms: clientMs - serverMs, window_ms: windowSeconds * 1000 };
+  if (Math.abs(age.skew_ms) > age.window_ms) {
+    throw new ServiceError(
+      "ticket_age_mismatch",
+      `the client's ticket age differs from the server's by ${age.skew_ms} ms (window ${age.window_ms} ms)`,
+      { details: { ...age } },
+    );
+  }
+  return age;
+}
 
 function sessionIdFrom(session: unknown): Uint8Array<ArrayBuffer> | undefined {
   const raw = (session as Record<string, unknown> | null)?.session_id;

@@ -1,0 +1,44 @@
+/**
+ * The single-use check as the routes see it: which shard guards an id, and
+ * a failure to reach it refusing the use (a full handshake for the caller),
+ * never allowing a second one.
+ */
+import { encodeHex, type Bytes } from "../core/index.js";
+import { ServiceError } from "../http/errors.js";
+import type { ReplayGuardObject } from "./object.js";
+
+export type ReplayNamespace = DurableObjectNamespace<ReplayGuardObject>;
+
+/** FNV-1a over the id: cheap and stable; ids are random already, this only spreads them. */
+export function shardFor(id: string, shards: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % shards;
+}
+
+/** A ticket's identity: its key id and its random nonce, both in the clear header. */
+export function ticketUseId(keyId: number, nonce: Bytes): string {
+  return `t:${keyId.toString(16)}:${encodeHex(nonce)}`;
+}
+
+export class ReplayGuard {
+  constructor(
+    private readonly namespace: ReplayNamespace,
+    private readonly shards: number,
+  ) {}
+
+  /** True for the first use fleet-wide; 503 replay_guard_unavailable when the guard cannot answer. */
+  async consume(id: string, expiresAt: number, now: number): Promise<boolean> {
+    const stub = this.namespace.get(this.namespace.idFromName(`replay:${shardFor(id, this.shards)}`));
+    try {
+      return await stub.consume(id, expiresAt, now);
+    } catch {
+      throw new ServiceError("replay_guard_unavailable", "the single-use record cannot be reached; do a full handshake", {
+        headers: { "retry-after": "1" },
+      });
+    }
+  }
+}
