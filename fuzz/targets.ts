@@ -1,0 +1,259 @@
+/**
+ * Fuzz targets for the core's codecs. Each target turns a seeded PRNG into
+ * one hostile input, runs the codec on it, and classifies the outcome: a
+ * typed ResumptionError or a correct result is fine; any other exception is
+ * a finding. Web APIs only, so the same targets run in Node and workerd.
+ */
+import {
+  decodeBase64url,
+  decodeHex,
+  decodeSession,
+  encodeSession,
+  isResumptionError,
+  openTicket,
+  parseSession,
+  sealTicket,
+  TicketKeyCache,
+  type Bytes,
+  type Session,
+} from "../src/core/index.js";
+
+/** sfc32 (Chris Doty-Humphrey's small fast counter): seedable, reproducible, good statistics; not for secrets. */
+export class Prng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d = 1;
+  constructor(seed: number) {
+    this.a = 0x9e3779b9;
+    this.b = 0x243f6a88;
+    this.c = seed >>> 0;
+    for (let i = 0; i < 15; i++) this.next();
+  }
+  next(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return t >>> 0;
+  }
+  int(n: number): number {
+    return Math.floor((this.next() / 2 ** 32) * n);
+  }
+  bytes(n: number): Bytes {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) b[i] = this.next() & 255;
+    return b;
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.int(xs.length)]!;
+  }
+}
+
+export type Outcome = "ok" | "typed_error";
+
+export interface Finding {
+  target: string;
+  input: string;
+  error: string;
+}
+
+const CONTEXT = "fuzz";
+const KEY_ID = 0x00abcd;
+
+export interface FuzzFixture {
+  keys: TicketKeyCache;
+  /** Valid tickets of several shapes, the seeds of mutation. */
+  tickets: Bytes[];
+  /** Valid encoded sessions. */
+  sessions: Bytes[];
+}
+
+const BASE_SESSIONS: Session[] = [
+  { version: "TLSv1.2", cipher_suite: 49195, master_secret: new Uint8Array(48).fill(1), extended_master_secret: true, encrypt_then_mac: false, server_name: "resume.example-a.com", created_at: 1_800_000_000, timeout: 7200 },
+  { version: "TLSv1.3", cipher_suite: 4865, master_secret: new Uint8Array(32).fill(2), extended_master_secret: false, encrypt_then_mac: false, alpn: "h2", ticket_age_add: 0xdeadbeef, max_early_data: 16384, created_at: 1_800_000_000, timeout: 600, max_fragment_length: 4096 },
+  { extended_master_secret: false, encrypt_then_mac: false, opaque: new Uint8Array(300).fill(3), server_name: "a.b", created_at: 0, timeout: 1 },
+  { version: "TLSv1", cipher_suite: 47, master_secret: new Uint8Array(48).fill(4), extended_master_secret: false, encrypt_then_mac: true, peer_certificate_chain: [new Uint8Array(200).fill(5), new Uint8Array(1)], created_at: 2 ** 33, timeout: 604800 },
+];
+
+export async function makeFixture(): Promise<FuzzFixture> {
+  const keys = new TicketKeyCache();
+  keys.add(KEY_ID, new Uint8Array(32).fill(9));
+  const key = await keys.subkey(KEY_ID, CONTEXT)!;
+  const tickets: Bytes[] = [];
+  for (const [i, session] of BASE_SESSIONS.entries()) {
+    tickets.push(
+      await sealTicket({ session, sessionId: new Uint8Array(1 + (i * 9) % 32).fill(i), withLookupId: i % 2 === 0, issuedAt: 1_800_000_000, lifetime: 7200, singleUse: i === 1, context: CONTEXT, keyId: KEY_ID, key }),
+    );
+  }
+  return { keys, tickets, sessions: BASE_SESSIONS.map(encodeSession) };
+}
+
+/** One mutation of a valid input: bit flips, truncation, extension, splices, header and length-field attacks. */
+export function mutate(rng: Prng, seed: Bytes): Bytes {
+  const b = seed.slice();
+  switch (rng.int(9)) {
+    case 0: { // single bit flip
+      const i = rng.int(b.length);
+      b[i] = b[i]! ^ (1 << rng.int(8));
+      return b;
+    }
+    case 1: // truncation
+      return b.subarray(0, rng.int(b.length));
+    case 2: { // extension
+      const ext = rng.bytes(1 + rng.int(64));
+      const out = new Uint8Array(b.length + ext.length);
+      out.set(b);
+      out.set(ext, b.length);
+      return out;
+    }
+    case 3: // wrong version byte
+      b[0] = rng.int(256);
+      return b;
+    case 4: // a length field set to a huge value: every byte of the first 8 is a candidate
+      b[rng.int(Math.min(8, b.length))] = 0xff;
+      return b;
+    case 5: { // several random byte writes
+      for (let n = 1 + rng.int(8); n > 0; n--) b[rng.int(b.length)] = rng.int(256);
+      return b;
+    }
+    case 6: // random bytes of a plausible length
+      return rng.bytes(rng.int(b.length * 2 + 1));
+    case 7: { // a varint grown to its maximum width
+      const i = rng.int(b.length);
+      const out = new Uint8Array(b.length + 8);
+      out.set(b.subarray(0, i));
+      out.fill(0xff, i, i + 8);
+      out.set(b.subarray(i), i + 8);
+      return out;
+    }
+    default: // duplicated tail
+      return new Uint8Array([...b, ...b.subarray(rng.int(b.length))]);
+  }
+}
+
+function classify(target: string, input: Bytes | string, e: unknown): Outcome {
+  if (isResumptionError(e)) return "typed_error";
+  throw Object.assign(new Error("finding"), {
+    finding: { target, input: typeof input === "string" ? input : toHex(input), error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) } satisfies Finding,
+  });
+}
+
+function toHex(b: Bytes): string {
+  return Array.from(b.subarray(0, 4096), (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+export const TARGETS = {
+  /** Mutated valid tickets through the whole open path (header, key lookup, AES-GCM, body, session). */
+  async ticket(rng: Prng, fx: FuzzFixture): Promise<Outcome> {
+    // One input in 16 is a valid ticket: the result must then be exactly its session.
+    const pick = rng.int(fx.tickets.length);
+    const intact = rng.int(16) === 0;
+    const input = intact ? fx.tickets[pick]! : mutate(rng, fx.tickets[pick]!);
+    try {
+      const opened = await openTicket(input, { context: CONTEXT, now: 1_800_000_001, keys: fx.keys });
+      const same = encodeSession(opened.session);
+      const want = fx.sessions[pick]!;
+      if (same.length !== want.length || same.some((x, i) => x !== want[i])) throw new Error("opened a different session than was sealed");
+      return "ok";
+    } catch (e) {
+      if (intact) return classify("ticket", input, new Error(`a valid ticket failed to open: ${(e as Error).message}`));
+      return classify("ticket", input, e);
+    }
+  },
+  /** Mutated encoded sessions straight into the decoder (what a ticket body holds after decryption). */
+  async session(rng: Prng, fx: FuzzFixture): Promise<Outcome> {
+    const input = mutate(rng, rng.pick(fx.sessions));
+    try {
+      const s = decodeSession(input);
+      // A decoded session must re-encode to the same bytes: one encoding per session.
+      const again = encodeSession(s);
+      if (again.length !== input.length || again.some((x, i) => x !== input[i])) {
+        throw new Error("decoded session does not re-encode to its input");
+      }
+      return "ok";
+    } catch (e) {
+      return classify("session", input, e);
+    }
+  },
+  /** Random JSON-ish values into the API's session parser. */
+  async sessionJson(rng: Prng): Promise<Outcome> {
+    // Half the inputs are a valid session with one field replaced, half are anything at all.
+    const input = rng.int(2) === 0 ? { ...rng.pick(VALID_JSON_SESSIONS), [rng.pick(FIELDS)]: randomJson(rng, 1) } : randomJson(rng, 3);
+    try {
+      parseSession(input, { now: 1_800_000_000, timeout: 300 });
+      return "ok";
+    } catch (e) {
+      return classify("sessionJson", JSON.stringify(input) ?? "undefined", e);
+    }
+  },
+  /** Random text into the strict base64url and hex decoders: undefined or bytes that re-encode exactly. */
+  async text(rng: Prng): Promise<Outcome> {
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=. \u00e9\u{1F600}";
+    let s = "";
+    for (let n = rng.int(40); n > 0; n--) s += alphabet[rng.int(alphabet.length)];
+    const b = decodeBase64url(s);
+    const h = decodeHex(s);
+    if (b === undefined && h === undefined) return "typed_error";
+    return "ok";
+  },
+} satisfies Record<string, (rng: Prng, fx: FuzzFixture) => Promise<Outcome>>;
+
+const VALID_JSON_SESSIONS: Record<string, unknown>[] = [
+  { version: "TLSv1.2", cipher_suite: 49195, master_secret: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v", server_name: "resume.example-a.com" },
+  { version: "TLSv1.3", cipher_suite: 4865, master_secret: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", ticket_age_add: 7, alpn: "h2" },
+  { opaque: "AAEC", server_name: "x.example" },
+];
+
+const FIELDS = ["version", "cipher_suite", "master_secret", "extended_master_secret", "encrypt_then_mac", "server_name", "alpn", "peer_certificate_chain", "max_fragment_length", "ticket_age_add", "max_early_data", "created_at", "timeout", "opaque", "__proto__", "constructor", "x"];
+
+function randomJson(rng: Prng, depth: number): unknown {
+  switch (rng.int(depth > 0 ? 9 : 7)) {
+    case 0: return null;
+    case 1: return rng.int(2) === 0;
+    case 2: return rng.pick([0, -1, 1, 47, 48, 4865, 49195, 65535, 65536, 2 ** 32, 2 ** 53, 1.5, NaN, -0, 1e308]);
+    case 3: return rng.pick(["", "TLSv1.2", "TLSv1.3", "AAAA", "a.b", "-a.b", "1.2.3.4", "x".repeat(300), "h2", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v"]);
+    case 4: return Array.from(rng.bytes(rng.int(8)), (x) => String.fromCharCode(x)).join("");
+    case 5: return rng.int(1000);
+    case 6: return "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8".slice(0, rng.int(44));
+    case 7: return Array.from({ length: rng.int(4) }, () => randomJson(rng, depth - 1));
+    default: {
+      const o: Record<string, unknown> = {};
+      for (let n = rng.int(8); n > 0; n--) o[rng.pick(FIELDS)] = randomJson(rng, depth - 1);
+      return o;
+    }
+  }
+}
+
+export interface FuzzReport {
+  inputs: number;
+  byTarget: Record<string, { ok: number; typed_error: number }>;
+  findings: Finding[];
+  slowestMs: number;
+}
+
+/** Runs `count` inputs round-robin over the targets, from `seed`. */
+export async function runFuzz(count: number, seed: number, onProgress?: (done: number) => void): Promise<FuzzReport> {
+  const fx = await makeFixture();
+  const rng = new Prng(seed);
+  const names = Object.keys(TARGETS) as (keyof typeof TARGETS)[];
+  const report: FuzzReport = { inputs: 0, byTarget: {}, findings: [], slowestMs: 0 };
+  for (const n of names) report.byTarget[n] = { ok: 0, typed_error: 0 };
+  for (let i = 0; i < count; i++) {
+    const name = names[i % names.length]!;
+    const started = Date.now();
+    try {
+      report.byTarget[name]![await TARGETS[name](rng, fx)]++;
+    } catch (e) {
+      const finding = (e as { finding?: Finding }).finding;
+      report.findings.push(finding ?? { target: name, input: "?", error: String(e) });
+      if (report.findings.length >= 20) break;
+    }
+    report.slowestMs = Math.max(report.slowestMs, Date.now() - started);
+    report.inputs++;
+    if (onProgress && report.inputs % 100_000 === 0) onProgress(report.inputs);
+  }
+  return report;
+}
