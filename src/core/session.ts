@@ -86,6 +86,8 @@ const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** True for a DNS host name as SNI carries it (RFC 6066 3: no IP literal, no trailing dot). */
 export function isHostName(name: string): boolean {
   if (name.length === 0 || name.length > SESSION_LIMITS.maxServerName) return false;
+  // ASCII before lowercasing: toLowerCase maps some non-ASCII letters (U+212A KELVIN SIGN) to ASCII ones.
+  if (!/^[\x21-\x7e]+$/.test(name)) return false;
   const labels = name.toLowerCase().split(".");
   if (labels.every((l) => /^[0-9]+$/.test(l))) return false; // an IPv4 literal
   return labels.every((l) => DNS_LABEL.test(l));
