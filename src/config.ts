@@ -19,7 +19,26 @@ export interface ContextSettings {
   session_timeout: number;
   /** Seconds the client's view of a ticket's age may differ from the server's (RFC 8446 8.3). */
   ticket_age_window: number;
+  /** Which session caches the context has: off, server (by session id), client (by origin peer) or both. */
+  cache_mode: CacheMode;
+  /** Session cache modifiers, with OpenSSL's meanings (docs/session-store.md). */
+  flags: readonly CacheFlag[];
+  /** Most sessions the isolate's internal cache holds (SSL_CTX_sess_set_cache_size); 0: bounded by cache_bytes only. */
+  cache_size: number;
+  /** Most bytes the isolate's internal cache holds for this context. */
+  cache_bytes: number;
+  /** Lowercase hex every generated session id starts with (clipped to id_length); "" for none. */
+  id_prefix: string;
+  /** Bytes in a generated session id, 1 to 32. */
+  id_length: number;
 }
+
+/** SSL_CTX_set_session_cache_mode's modes. */
+export const CACHE_MODES = ["off", "server", "client", "both"] as const;
+export type CacheMode = (typeof CACHE_MODES)[number];
+/** The SSL_SESS_CACHE_* modifiers; no_internal is no_internal_lookup plus no_internal_store. */
+export const CACHE_FLAGS = ["no_internal_lookup", "no_internal_store", "no_internal", "no_auto_clear", "update_time"] as const;
+export type CacheFlag = (typeof CACHE_FLAGS)[number];
 
 export interface KeyRingSettings {
   /** Seconds a key encrypts for. */
@@ -71,7 +90,18 @@ export class ConfigError extends Error {
 /** NIST SP 800-38D 8.3: at most 2^32 encryptions under one key with random 96-bit nonces. */
 export const GCM_RANDOM_NONCE_LIMIT = 2 ** 32;
 
-const CONTEXT_DEFAULTS = { ticket_lifetime: 7200, session_timeout: 300, ticket_age_window: 10 };
+const CONTEXT_DEFAULTS: Omit<ContextSettings, "name"> = {
+  ticket_lifetime: 7200,
+  session_timeout: 300,
+  ticket_age_window: 10,
+  cache_mode: "server",
+  flags: [],
+  // OpenSSL's SSL_SESSION_CACHE_MAX_SIZE_DEFAULT.
+  cache_size: 20_480,
+  cache_bytes: 8 * 1024 * 1024,
+  id_prefix: "",
+  id_length: 32,
+};
 const KEY_RING_DEFAULTS: KeyRingSettings = { rotation_period: 3600, prepublish_lead: 600, peak_seal_rate: 100_000, cache_ttl: 30 };
 /** KV takes up to 60 s to propagate; a key must be known everywhere before it encrypts. */
 const PROPAGATION_BOUND = 60;
@@ -79,6 +109,17 @@ const PROPAGATION_BOUND = 60;
 type Rule = (value: unknown) => string | undefined;
 const integer = (min: number, max: number): Rule => (v) =>
   typeof v === "number" && Number.isInteger(v) && v >= min && v <= max ? undefined : `must be an integer from ${min} to ${max}`;
+const oneOf = (values: readonly string[]): Rule => (v) =>
+  typeof v === "string" && values.includes(v) ? undefined : `must be one of ${values.join(", ")}`;
+const listOf = (values: readonly string[]): Rule => (v) => {
+  if (!Array.isArray(v)) return `must be a list of ${values.join(", ")}`;
+  const bad = v.findIndex((x) => typeof x !== "string" || !values.includes(x));
+  return bad < 0 ? undefined : `[${bad}] must be one of ${values.join(", ")}`;
+};
+const hexBytes = (maxBytes: number): Rule => (v) =>
+  typeof v === "string" && v.length <= 2 * maxBytes && /^([0-9a-f]{2})*$/.test(v)
+    ? undefined
+    : `must be lowercase hex of whole bytes, at most ${maxBytes} bytes`;
 
 function parseJsonSetting(setting: string, raw: string | undefined, fallback: unknown): unknown {
   if (raw === undefined || raw.trim() === "") return fallback;
@@ -131,6 +172,13 @@ function parseContexts(raw: string | undefined): Map<string, ContextSettings> {
       ticket_lifetime: integer(1, MAX_TICKET_LIFETIME),
       session_timeout: integer(1, MAX_TICKET_LIFETIME),
       ticket_age_window: integer(0, 3600),
+      cache_mode: oneOf(CACHE_MODES),
+      flags: listOf(CACHE_FLAGS),
+      cache_size: integer(0, 1_000_000),
+      cache_bytes: integer(64 * 1024, 64 * 1024 * 1024),
+      // Session ids are 1 to 32 bytes: a longer prefix could never be used.
+      id_prefix: hexBytes(32),
+      id_length: integer(1, 32),
     });
     contexts.set(name, { name, ...settings });
   }

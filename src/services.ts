@@ -9,6 +9,9 @@ import { deriveKek } from "./keyring/material.js";
 import type { KeyRingObject } from "./keyring/object.js";
 import { KeyRingReader } from "./keyring/reader.js";
 import { ReplayGuard } from "./replay/guard.js";
+import { ExternalCache } from "./store/external.js";
+import { kvStorage } from "./store/kv.js";
+import { SessionStore } from "./store/session-store.js";
 
 /** Milliseconds since the epoch; injected so tests can move time. */
 export type Clock = () => number;
@@ -22,6 +25,8 @@ export interface Services {
   ringObject(): DurableObjectStub<KeyRingObject>;
   /** The fleet-wide single-use record. */
   replayGuard: ReplayGuard;
+  /** The session-id store: this isolate's internal caches in front of KV. */
+  sessions: SessionStore;
   /** Unix seconds. */
   now(): number;
   /** Milliseconds, for ticket ages (RFC 8446 counts them in ms). */
@@ -47,6 +52,7 @@ export function servicesFactory(clock: Clock, ringName = RING_OBJECT_NAME): (env
           keyRing: new KeyRingReader((now) => ringObject(env, ringName).getRing(now), deriveKek(config.masterKey), config.keyRing.cache_ttl),
           ringObject: () => ringObject(env, ringName),
           replayGuard: new ReplayGuard(env.REPLAY_GUARD, config.replayShards),
+          sessions: new SessionStore(config.contexts, new ExternalCache(kvStorage(env.SESSIONS), config.masterKey)),
           now: () => Math.floor(clock() / 1000),
           nowMs: () => clock(),
         },

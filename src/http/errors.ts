@@ -17,6 +17,12 @@ export const ERRORS = {
   method_not_allowed: { status: 405, meaning: "the route exists but not with this method" },
   body_too_large: { status: 413, meaning: "the request body is over 64 KiB" },
   unsupported_media_type: { status: 415, meaning: "the body is not application/json" },
+  invalid_peer: { status: 400, meaning: "a client-session peer is not host:port or host:port/sni in canonical form (docs/session-store.md)" },
+  // The session store (docs/session-store.md)
+  session_not_found: { status: 404, meaning: "no unexpired session is stored under this id (or peer) in this context" },
+  session_exists: { status: 409, meaning: "another session is already stored under this id in this context" },
+  cache_disabled: { status: 409, meaning: "the context's cache_mode has no cache of this kind (off, server-only or client-only)" },
+  write_rate_limited: { status: 429, meaning: "this key was written less than a second ago (KV takes one write per second per key); retry after Retry-After" },
   // Tickets that cannot be resumed: for a TLS server, "do a full handshake".
   ticket_malformed: { status: 422, meaning: "the ticket is not a well-formed v1 ticket" },
   ticket_unsupported_version: { status: 422, meaning: "the ticket's format version is not supported" },
@@ -32,6 +38,8 @@ export const ERRORS = {
   replay_guard_unavailable: { status: 503, meaning: "the single-use record cannot be reached: a single-use ticket is refused, never accepted twice" },
   keyring_unavailable: { status: 503, meaning: "the key ring cannot be reached and no cached key may encrypt" },
   config_invalid: { status: 503, meaning: "the service's settings are invalid (the message names the setting)" },
+  id_generation_failed: { status: 503, meaning: "no unused session id was found in 10 attempts (an id_prefix as long as id_length leaves one id)" },
+  store_unavailable: { status: 503, meaning: "the session store (KV) failed; nothing was written; retry after Retry-After" },
   internal_error: { status: 500, meaning: "an unexpected failure; details are in the logs, not the response" },
 } as const satisfies Record<string, { status: number; meaning: string }>;
 

@@ -9,6 +9,7 @@ import {
   decodeHex,
   encodeBase64url,
   encodeHex,
+  KeyUnknownError,
   MAX_TICKET_BYTES,
   openTicket,
   parseTicketHeader,
@@ -17,14 +18,16 @@ import {
   sealTicket,
   sessionToJson,
   type Session,
+  type TicketHeader,
 } from "../core/index.js";
 import { MAX_TICKET_LIFETIME } from "../config.js";
 import { requireScope } from "../http/auth.js";
 import { readJsonObject } from "../http/body.js";
-import { deferTo, type AppEnv } from "../http/context.js";
+import { deferTo, type AppContext, type AppEnv } from "../http/context.js";
 import { ServiceError } from "../http/errors.js";
 import { boolean, integer, object, optional, passthrough, string } from "../http/schema.js";
 import { keyState } from "../keyring/schedule.js";
+import { noteOutcome } from "../observability/log.js";
 import { ticketUseId } from "../replay/guard.js";
 import { SESSION_JSON_SCHEMA } from "../http/session-schema.js";
 
@@ -68,6 +71,13 @@ export const tickets = new Hono<AppEnv>()
       keyId: key.times.id,
       key: await key.subkey,
     });
+    if (body.store === true) {
+      // The fallback for when the ticket's key is gone: the same session
+      // under its id, expiring with the ticket (docs/session-store.md). A
+      // failure here issues no ticket.
+      const times = { createdAt: now, expiresAt: now + lifetime, timeout: lifetime, singleUse: body.single_use === true };
+      await services.sessions.context(caller.context).put("server", encodeHex(sessionId), session, times, now);
+    }
     return c.json(
       {
         ticket: encodeBase64url(ticket),
@@ -92,11 +102,17 @@ export const tickets = new Hono<AppEnv>()
     // (refreshing the ring once) before opening.
     const header = parseTicketHeader(bytes);
     const times = await services.keyRing.decryptingKey(header.keyId, now, deferTo(c));
-    const opened = await openTicket(
-      bytes,
-      { context: caller.context, now, keys: services.keyRing.openingSource(now), otherContexts: services.config.contextNames },
-      header,
-    );
+    let opened;
+    try {
+      opened = await openTicket(
+        bytes,
+        { context: caller.context, now, keys: services.keyRing.openingSource(now), otherContexts: services.config.contextNames },
+        header,
+      );
+    } catch (err) {
+      if (err instanceof KeyUnknownError && err.lookupId) return openFromStore(c, err, header, body, now);
+      throw err;
+    }
     checkServerName(opened.session, body.server_name);
     const ticketAge = checkTicketAge(opened, body.obfuscated_ticket_age, services.nowMs(), settings.ticket_age_window);
     // Last, once every other check has passed, so a refused attempt does not
@@ -104,6 +120,10 @@ export const tickets = new Hono<AppEnv>()
     if (opened.singleUse && !(await services.replayGuard.consume(ticketUseId(header.keyId, header.nonce), opened.expiresAt, now))) {
       throw new ServiceError("ticket_replayed", "this single-use ticket was already opened");
     }
+    // The key no longer encrypts: the caller should issue a fresh ticket
+    // (OpenSSL's ticket callback returns 2 for this).
+    const renew = !times || keyState(times, now) !== "active";
+    noteOutcome(c, { source: "ticket", renew, single_use: opened.singleUse });
     return c.json({
       session: sessionToJson(opened.session),
       session_id: encodeHex(opened.sessionId),
@@ -112,12 +132,51 @@ export const tickets = new Hono<AppEnv>()
       expires_at: opened.expiresAt,
       single_use: opened.singleUse,
       ...(ticketAge && { ticket_age: ticketAge }),
-      // The key no longer encrypts: the caller should issue a fresh ticket
-      // (OpenSSL's ticket callback returns 2 for this).
-      renew: !times || keyState(times, now) !== "active",
+      renew,
       source: "ticket",
     });
   });
+
+/**
+ * The ticket's key is gone (its window ended, or a revoke destroyed it) but
+ * the ticket carries its session id in clear: a session stored with it
+ * (store: true) may still answer, in the same context, as a renewal. Not
+ * found or expired: the original key_unknown. Only this failure path calls
+ * KV; the store's record keeps the ticket's issue and expiry times.
+ */
+async function openFromStore(
+  c: AppContext,
+  err: KeyUnknownError,
+  header: TicketHeader,
+  body: { server_name?: string | undefined; obfuscated_ticket_age?: number | undefined },
+  now: number,
+): Promise<Response> {
+  const { services, caller } = c.var;
+  const store = services.sessions.context(caller.context);
+  if (!store.supports("server")) throw err;
+  const sessionId = encodeHex(err.lookupId!);
+  const record = await store.get("server", sessionId, now);
+  if (!record) throw err;
+  checkServerName(record.session, body.server_name);
+  const settings = services.config.contexts.get(caller.context)!;
+  const ticketAge = checkTicketAge({ issuedAt: record.createdAt, session: record.session }, body.obfuscated_ticket_age, services.nowMs(), settings.ticket_age_window);
+  // The ticket's single-use flag is sealed under the lost key; the record kept a copy.
+  if (record.singleUse && !(await services.replayGuard.consume(ticketUseId(header.keyId, header.nonce), record.expiresAt, now))) {
+    throw new ServiceError("ticket_replayed", "this single-use ticket was already opened");
+  }
+  noteOutcome(c, { source: "store", renew: true, single_use: record.singleUse });
+  return c.json({
+    session: sessionToJson(record.session),
+    session_id: sessionId,
+    key_id: err.keyId,
+    issued_at: record.createdAt,
+    expires_at: record.expiresAt,
+    single_use: record.singleUse,
+    ...(ticketAge && { ticket_age: ticketAge }),
+    renew: true,
+    source: "store",
+  });
+}
 
 /**
  * RFC 8446 4.6.1 (and OpenSSL up to TLS 1.2): a session resumes only under

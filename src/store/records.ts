@@ -1,0 +1,179 @@
+/**
+ * The at-rest record of a stored session (the value in KV):
+ *
+ *   version (1) | kind (1) | flags (1) | created_at | expires_at | timeout
+ *   | nonce (12) | AES-256-GCM( digest (32) | session ) | tag (16)
+ *
+ * created_at, expires_at and timeout are varints (unix seconds, seconds) in
+ * clear, so an expired record is refused before any crypto; the whole header
+ * is authenticated with the context and the record's name (session id or
+ * peer) as AAD, so a value copied to another id, peer, kind or context fails
+ * to decrypt. The key is derived per context (HKDF_LABEL.sessionStore).
+ *
+ * The digest is SHA-256 of the session without its times: "the same
+ * session" for PUT's idempotency check. It is encrypted with the session,
+ * since it is a function of the master secret.
+ */
+import {
+  ByteReader,
+  ByteWriter,
+  decodeSession,
+  encodeSession,
+  ResumptionError,
+  utf8,
+  type Bytes,
+  type Session,
+} from "../core/index.js";
+
+export const RECORD_VERSION = 1;
+const NONCE_BYTES = 12;
+const DIGEST_BYTES = 32;
+
+/** A server session (by session id) or a client session (by origin peer). */
+export type SessionKind = "server" | "client";
+const KIND_CODE: Record<SessionKind, number> = { server: 1, client: 2 };
+
+const FLAG_SINGLE_USE = 1 << 0;
+
+export interface RecordTimes {
+  /** Unix seconds. */
+  createdAt: number;
+  /** Unix seconds; the session is expired from this second on. */
+  expiresAt: number;
+  /** Seconds a use extends the session by, under update_time. */
+  timeout: number;
+  /** Stored for a single-use ticket: the ticket fallback consumes it once. */
+  singleUse?: boolean;
+}
+
+export interface StoredRecord extends Required<RecordTimes> {
+  session: Session;
+  digest: Bytes;
+}
+
+export interface RecordHeader {
+  kind: SessionKind;
+  createdAt: number;
+  expiresAt: number;
+  timeout: number;
+  singleUse: boolean;
+  nonce: Bytes;
+  /** Bytes before the ciphertext. */
+  length: number;
+}
+
+/** SHA-256 of the session's content, its times left out. */
+export async function contentDigest(session: Session): Promise<Bytes> {
+  const timeless = encodeSession({ ...session, created_at: 0, timeout: 1 });
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", timeless));
+}
+
+function aad(header: Bytes, context: string, name: string): Bytes {
+  const tail = utf8.encode(`\0${context}\0${name}`);
+  const out = new Uint8Array(header.length + tail.length);
+  out.set(header);
+  out.set(tail, header.length);
+  return out;
+}
+
+export async function sealRecord(key: CryptoKey, kind: SessionKind, context: string, name: string, record: StoredRecord): Promise<Bytes> {
+  const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
+  const header = new ByteWriter(32)
+    .u8(RECORD_VERSION)
+    .u8(KIND_CODE[kind])
+    .u8(record.singleUse ? FLAG_SINGLE_USE : 0)
+    .varint(record.createdAt)
+    .varint(record.expiresAt)
+    .varint(record.timeout)
+    .bytes(nonce)
+    .finish();
+  const session = encodeSession(record.session);
+  const plaintext = new Uint8Array(DIGEST_BYTES + session.length);
+  plaintext.set(record.digest);
+  plaintext.set(session, DIGEST_BYTES);
+  const ciphertext = new Uint8Array(
+    await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad(header, context, name) }, key, plaintext),
+  );
+  plaintext.fill(0);
+  const out = new Uint8Array(header.length + ciphertext.length);
+  out.set(header);
+  out.set(ciphertext, header.length);
+  return out;
+}
+
+/** The clear header, without crypto; undefined for anything that is not a v1 record. */
+export function readRecordHeader(bytes: Bytes): RecordHeader | undefined {
+  try {
+    const r = new ByteReader(bytes, "session_invalid");
+    if (r.u8("version") !== RECORD_VERSION) return undefined;
+    const code = r.u8("kind");
+    const kind = (Object.keys(KIND_CODE) as SessionKind[]).find((k) => KIND_CODE[k] === code);
+    const flags = r.u8("flags");
+    if (!kind || (flags & ~FLAG_SINGLE_USE) !== 0) return undefined;
+    const createdAt = r.varint("created_at");
+    const expiresAt = r.varint("expires_at");
+    const timeout = r.varint("timeout");
+    const nonce = r.bytes(NONCE_BYTES, "nonce");
+    return { kind, createdAt, expiresAt, timeout, singleUse: (flags & FLAG_SINGLE_USE) !== 0, nonce, length: r.offset };
+  } catch (e) {
+    if (e instanceof ResumptionError) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Decrypts and decodes a record read under (kind, context, name). Undefined
+ * when it does not authenticate there (another id, peer or context, another
+ * MASTER_KEY, tampering) or does not decode: a corrupt record is a missing
+ * one, never an error the caller sees.
+ */
+export async function openRecord(
+  key: CryptoKey,
+  kind: SessionKind,
+  context: string,
+  name: string,
+  bytes: Bytes,
+  header: RecordHeader,
+): Promise<StoredRecord | undefined> {
+  if (header.kind !== kind) return undefined;
+  let plaintext: Bytes;
+  try {
+    plaintext = new Uint8Array(
+      await crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: header.nonce, additionalData: aad(bytes.subarray(0, header.length), context, name) },
+        key,
+        bytes.subarray(header.length),
+      ),
+    );
+  } catch {
+    return undefined;
+  }
+  if (plaintext.length <= DIGEST_BYTES) return undefined;
+  try {
+    const session = decodeSession(plaintext.subarray(DIGEST_BYTES));
+    return {
+      session,
+      digest: plaintext.slice(0, DIGEST_BYTES),
+      createdAt: header.createdAt,
+      expiresAt: header.expiresAt,
+      timeout: header.timeout,
+      singleUse: header.singleUse,
+    };
+  } catch (e) {
+    if (e instanceof ResumptionError) return undefined;
+    throw e;
+  } finally {
+    plaintext.fill(0);
+  }
+}
+
+/** Rough bytes a record takes in memory, for the internal cache's byte bound. */
+export function recordSize(record: StoredRecord, name: string): number {
+  const s = record.session;
+  let n = 160 + 2 * name.length + DIGEST_BYTES;
+  if (s.master_secret) n += s.master_secret.length;
+  if (s.opaque) n += s.opaque.length;
+  for (const cert of s.peer_certificate_chain ?? []) n += cert.length + 16;
+  n += 2 * ((s.server_name?.length ?? 0) + (s.alpn?.length ?? 0));
+  return n;
+}
