@@ -2,12 +2,17 @@
  * Builds the Hono app: settings and auth middleware, one sub-app per
  * resource, and one error mapping for everything thrown.
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { authenticate } from "./http/auth.js";
 import type { AppEnv } from "./http/context.js";
 import { errorResponse, ServiceError } from "./http/errors.js";
+import { requestLog } from "./observability/log.js";
+import { ServiceMetrics } from "./observability/metrics.js";
 import { health } from "./routes/health.js";
 import { keys } from "./routes/keys.js";
+import { metricsRoute } from "./routes/metrics.js";
+import { sessions } from "./routes/sessions.js";
+import { status } from "./routes/status.js";
 import { tickets } from "./routes/tickets.js";
 import { servicesFactory, systemClock, type Clock } from "./services.js";
 
@@ -16,27 +21,44 @@ export interface AppOptions {
   clock?: Clock;
   /** Name of the ring's Durable Object; tests use their own to start from an empty ring. */
   ringName?: string;
+  /** Where the request log's JSON lines go (console.log by default); tests may collect or drop them. */
+  writeLog?: (line: string) => void;
 }
 
 export function createApp(options: AppOptions = {}) {
-  const servicesFor = servicesFactory(options.clock ?? systemClock, options.ringName);
+  const clock = options.clock ?? systemClock;
+  const servicesFor = servicesFactory(clock, options.ringName);
   const app = new Hono<AppEnv>();
+  // Per app, so per isolate in production (and per simulated location in tests).
+  const metrics = new ServiceMetrics();
 
+  // First, so that it sees every answer, errors included (it reads c.error).
+  app.use("*", requestLog({ metrics, clock, write: options.writeLog }));
   app.route("/", health);
+  app.route("/", status);
 
-  app.use("/v1/*", async (c, next) => {
+  const authenticated: MiddlewareHandler<AppEnv> = async (c, next) => {
     const services = servicesFor(c.env);
     c.set("services", services);
     c.set("caller", await authenticate(c.req.header("authorization"), services.config.tokens));
     await next();
     // Answers carry sessions and key state: never cache them anywhere.
     c.header("cache-control", "no-store");
-  });
+  };
+  app.use("/v1/*", authenticated);
+  app.use("/metrics", authenticated);
 
   app.route("/", tickets);
   app.route("/", keys);
+  app.route("/", sessions);
+  app.route("/", metricsRoute(metrics));
 
-  app.notFound(() => errorResponse(new ServiceError("not_found", "no such route")));
+  app.notFound((c) => {
+    const err = new ServiceError("not_found", "no such route");
+    // The request log reads the code from c.error, as for thrown errors.
+    c.error = err;
+    return errorResponse(err);
+  });
   app.onError((err) => {
     const response = errorResponse(err);
     if (response.status >= 500 && !(err instanceof ServiceError)) {

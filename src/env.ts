@@ -6,6 +6,8 @@ export interface Env {
   SESSIONS: KVNamespace;
   KEY_RING: DurableObjectNamespace<KeyRingObject>;
   REPLAY_GUARD: DurableObjectNamespace<ReplayGuardObject>;
+  /** Optional Analytics Engine dataset: one data point per request, for fleet-wide metrics (src/observability/log.ts). */
+  METRICS?: AnalyticsEngineDataset;
   MASTER_KEY?: string;
   API_TOKENS?: string;
   CONTEXTS?: string;
