@@ -12,6 +12,9 @@ const apiTokens = Object.fromEntries(
 // test drives Debian's Chromium from Node.
 export default defineConfig({
   test: {
+    // One JSON line per request is the service's log (asserted in
+    // test/worker/observability.test.ts); printed here it would drown the report.
+    onConsoleLog: (line) => !line.includes('"event":"request"'),
     projects: [
       {
         plugins: [
@@ -37,6 +40,19 @@ export default defineConfig({
           environment: "node",
           include: ["test/core/**/*.test.ts", "test/node/**/*.test.ts", "test/browser/**/*.test.ts"],
           testTimeout: 60_000,
+        },
+      },
+      {
+        // End to end: the worker started locally (test/e2e/service.ts) with
+        // real terminators in front of it (examples/node-tls-terminator,
+        // Debian's nginx) and openssl s_client as the TLS client.
+        test: {
+          name: "e2e",
+          environment: "node",
+          include: ["test/e2e/**/*.test.ts"],
+          globalSetup: ["test/e2e/global-setup.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
     ],

@@ -16,6 +16,9 @@ export const HKDF_LABEL = {
   ticket: "esr ticket v1",
   sessionStore: "esr session-store v1",
   keyRingKek: "esr key-ring kek v1",
+  keyRingKekCheck: "esr key-ring kek check v1",
+  /** TLS session ticket encryption keys exported to terminators (GET /v1/keys/export). */
+  stek: "esr stek v1",
 } as const;
 
 const EMPTY_SALT = new Uint8Array(0);
@@ -111,6 +114,17 @@ export class TicketKeyCache implements TicketKeySource {
 
   ids(): number[] {
     return [...this.entries.keys()];
+  }
+
+  /**
+   * Raw bytes derived by HKDF from a ring key (e.g. a terminator's ticket key);
+   * undefined when the key id is unknown. The entry is read synchronously, so
+   * a key removed after this call still completes a derivation it started.
+   */
+  deriveBytes(keyId: number, label: string, context: string, length: number): Promise<Bytes> | undefined {
+    const entry = this.entries.get(keyId);
+    if (!entry) return undefined;
+    return entry.base.then((base) => deriveBytes(base, label, context, length));
   }
 
   subkey(keyId: number, context: string): CryptoKey | Promise<CryptoKey> | undefined {

@@ -8,10 +8,10 @@
  * background after cache_ttl, and at once (single-flight, at most once a
  * second) when a ticket names a key id it does not know.
  */
-import { TicketKeyCache, type TicketKeySource } from "../core/index.js";
+import { bytesEqual, TicketKeyCache, type Bytes, type TicketKeySource } from "../core/index.js";
 import { ServiceError } from "../http/errors.js";
 import type { PublishedRing } from "./object.js";
-import { activeKey, keyState, type KeyTimes, type ScheduleSettings } from "./schedule.js";
+import { activeKey, keyState, type KeyState, type KeyTimes, type ScheduleSettings } from "./schedule.js";
 import { unwrapKey } from "./material.js";
 
 /** Where the ring comes from: the ring's Durable Object, or a fake in tests. */
@@ -35,6 +35,8 @@ const UNKNOWN_ID_REFRESH_INTERVAL = 1;
 export class KeyRingReader {
   private snapshot: Snapshot | undefined;
   private readonly cache = new TicketKeyCache();
+  /** Each cached key's wrapped form: tells a reused key id with new material from the same key. */
+  private readonly wrappedById = new Map<number, Bytes>();
   private inflight: Promise<Snapshot> | undefined;
   private lastUnknownRefresh = -Infinity;
   /** The last refresh failure, kept for the status page and logs (never key material). */
@@ -48,11 +50,23 @@ export class KeyRingReader {
 
   /** Fetches the ring now (single-flight: concurrent callers share one fetch). */
   refresh(now: number): Promise<Snapshot> {
-    this.inflight ??= this.load(now).finally(() => {
-      this.inflight = undefined;
-    });
+    if (!this.inflight) {
+      this.refreshes++;
+      this.inflight = this.load(now)
+        .catch((e: unknown) => {
+          this.refreshFailures++;
+          throw e;
+        })
+        .finally(() => {
+          this.inflight = undefined;
+        });
+    }
     return this.inflight;
   }
+
+  /** Ring fetches started and failed by this reader (GET /metrics). */
+  refreshes = 0;
+  refreshFailures = 0;
 
   private async load(now: number): Promise<Snapshot> {
     let ring: PublishedRing;
@@ -67,12 +81,23 @@ export class KeyRingReader {
     for (const k of ring.keys) {
       const { wrapped, ...times } = k;
       keys.set(k.id, times);
+      // A key id seen before with other material (ids are random 24-bit and
+      // may come back after a fresh ring): the old CryptoKeys must go.
+      const seen = this.wrappedById.get(k.id);
+      if (seen && !bytesEqual(seen, wrapped)) this.cache.remove(k.id);
       if (!this.cache.has(k.id)) {
-        const material = await unwrapKey(kek, k.id, wrapped);
+        const material = await unwrapKey(kek, k.id, wrapped).catch(() => {
+          // The ring was wrapped under another MASTER_KEY (or tampered with):
+          // say so plainly, never as a crypto exception.
+          this.lastError = `key ${k.id} does not unwrap with this MASTER_KEY`;
+          throw new ServiceError("keyring_unavailable", "the key ring cannot be unwrapped with this MASTER_KEY");
+        });
         this.cache.add(k.id, material);
         material.fill(0);
+        this.wrappedById.set(k.id, wrapped);
       }
     }
+    for (const id of this.wrappedById.keys()) if (!keys.has(id)) this.wrappedById.delete(id);
     // Keys gone from the ring are destroyed: drop every CryptoKey derived from them.
     for (const id of this.cache.ids()) if (!keys.has(id)) this.cache.remove(id);
     this.lastError = undefined;
@@ -132,6 +157,24 @@ export class KeyRingReader {
         return this.cache.subkey(keyId, context);
       },
     };
+  }
+
+  /**
+   * The keys not destroyed at `now`, each with its state, from the cached
+   * copy (refreshed after cache_ttl like every other read): for exporting
+   * ticket keys to terminators.
+   */
+  async liveKeys(now: number, defer?: (p: Promise<unknown>) => void): Promise<{ keys: (KeyTimes & { state: KeyState })[]; settings: ScheduleSettings; fetchedAt: number }> {
+    const snap = await this.current(now, defer);
+    const keys = snap.ordered.map((k) => ({ ...k, state: keyState(k, now) })).filter((k) => k.state !== "destroyed");
+    return { keys, settings: snap.settings, fetchedAt: snap.fetchedAt };
+  }
+
+  /** Bytes derived by HKDF from a ring key; undefined when the key is unknown or destroyed at `now`. */
+  deriveKeyBytes(keyId: number, label: string, context: string, length: number, now: number): Promise<Bytes> | undefined {
+    const times = this.snapshot?.keys.get(keyId);
+    if (!times || keyState(times, now) === "destroyed") return undefined;
+    return this.cache.deriveBytes(keyId, label, context, length);
   }
 
   /** The cached copy's key times and settings (no material), for GET /v1/keys and the status page. */

@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+// Keeps a terminator's ticket key files current from the service's
+// GET /v1/keys/export, for programs that read their keys from files: nginx
+// and OpenResty (format nginx80 or nginx48, one file per key), HAProxy
+// (format haproxy, one file of base64 lines), Envoy (nginx80; see
+// docs/proxies.md for its SDS file).
+//
+// Each poll fetches the export; when its revision changed it writes the files
+// atomically (temp file + rename, mode 0600) and runs --reload. It then
+// sleeps refresh_after seconds: until the next key event, at most the
+// service's cache_ttl. A failed fetch keeps the current files (they stay
+// valid until the next activation, a whole rotation period after they were
+// written) and retries with backoff.
+//
+//   npm run build:client
+//   ESR_TOKEN=<a token with the stek scope> node examples/stek-sync/stek-sync.mjs \
+//     --service https://resumption.example.com --format nginx80 --slots 4 \
+//     --dir /etc/nginx/esr --reload "nginx -s reload"
+//
+// --once: one poll, then exit (0: files current, 1: the fetch failed); prints the export summary.
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { ResumptionClient } from "edge-session-resumption/client";
+
+const { values: opt } = parseArgs({
+  options: {
+    service: { type: "string", default: process.env.ESR_URL ?? "http://127.0.0.1:8787" },
+    format: { type: "string", default: "nginx80" },
+    slots: { type: "string" },
+    dir: { type: "string" },
+    reload: { type: "string" },
+    once: { type: "boolean", default: false },
+    timeout: { type: "string", default: "5000" },
+  },
+});
+
+const token = process.env.ESR_TOKEN;
+if (!token || !opt.dir) {
+  console.error("usage: ESR_TOKEN=<token with the stek scope> stek-sync.mjs --dir DIR [--format nginx80|nginx48|haproxy] [--slots N] [--reload CMD] [--once]");
+  process.exit(2);
+}
+
+const log = (event, fields = {}) => console.log(JSON.stringify({ t: Date.now(), event, ...fields }));
+const client = new ResumptionClient({ baseUrl: opt.service, token, timeout: Number(opt.timeout), retries: 2 });
+const revisionFile = join(opt.dir, ".revision");
+
+function currentRevision() {
+  try {
+    return readFileSync(revisionFile, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function writeAtomically(path, content) {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, content, { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+function runReload(command) {
+  return new Promise((resolve) => {
+    const child = spawn(command, { shell: true, stdio: "inherit" });
+    child.on("exit", (code) => resolve(code ?? 1));
+    child.on("error", () => resolve(1));
+  });
+}
+
+/** One poll: true when the files are current. */
+async function poll() {
+  const request = opt.slots === undefined ? {} : { slots: Number(opt.slots) };
+  const r = await client.exportKeys(opt.format, request);
+  if (!r.ok) {
+    log("export_failed", { code: r.error.code, status: r.error.status, message: r.error.message });
+    return { ok: false };
+  }
+  const exported = r.value;
+  if (!exported.files) {
+    log("export_failed", { code: "no_files", message: `format ${exported.format} has no files: a Node terminator loads its key itself (examples/node-tls-terminator)` });
+    return { ok: false, fatal: true };
+  }
+  const changed = exported.revision !== currentRevision();
+  if (changed) {
+    mkdirSync(opt.dir, { recursive: true, mode: 0o700 });
+    for (const f of exported.files) {
+      writeAtomically(join(opt.dir, f.name), f.encoding === "base64" ? Buffer.from(f.content, "base64") : f.content);
+    }
+    // Last: a crash before this line rewrites the files next time.
+    writeAtomically(revisionFile, `${exported.revision}\n`);
+  }
+  const summary = {
+    format: exported.format,
+    revision: exported.revision,
+    changed,
+    files: exported.files.map((f) => f.name),
+    keys: exported.keys.map((k) => ({ id: k.id, state: k.state, role: k.role, name: k.name, expires_at: k.expires_at })),
+    dropped: exported.dropped,
+    next_change_at: exported.next_change_at,
+    refresh_after: exported.refresh_after,
+  };
+  log(changed ? "keys_written" : "keys_current", summary);
+  if (changed && opt.reload) {
+    const code = await runReload(opt.reload);
+    log("reloaded", { command: opt.reload, code });
+  }
+  return { ok: true, refreshAfter: exported.refresh_after };
+}
+
+if (opt.once) {
+  const result = await poll();
+  process.exit(result.ok ? 0 : 1);
+}
+
+let failures = 0;
+for (;;) {
+  const result = await poll();
+  if (result.fatal) process.exit(1);
+  failures = result.ok ? 0 : failures + 1;
+  const waitMs = result.ok ? result.refreshAfter * 1000 : Math.min(30_000, 1000 * 2 ** failures);
+  await new Promise((r) => setTimeout(r, waitMs));
+}

@@ -1,0 +1,189 @@
+/**
+ * The worker, started locally for end-to-end, load and soak tests: bundled
+ * with esbuild from src/index.ts and run by Miniflare (workerd) on
+ * 127.0.0.1 and an ephemeral port, with the bindings wrangler.toml declares
+ * (read through wrangler itself, so a new binding needs no change here), a
+ * fresh MASTER_KEY and fresh tokens, and a temp dir for KV and Durable Object
+ * state. About half a second to start.
+ *
+ *   const service = await startService({ grants: { proxy: { scopes: ["sessions", "stek"] } } });
+ *   fetch(`${service.url}/v1/keys`, { headers: { authorization: `Bearer ${service.tokens.proxy}` } });
+ *   await service.stop();   // in afterAll: stops workerd and removes the state
+ *
+ * With `clock: "controlled"` the worker's clock (and the key ring's alarms)
+ * can be moved forward with advanceClock(seconds): rotations without sleeps.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+import { Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
+import type { Scope } from "../../src/config.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const ENTRIES = {
+  production: join(ROOT, "src/index.ts"),
+  controlled: join(ROOT, "test/e2e/worker-clock.ts"),
+} as const;
+
+export const ALL_SCOPES: Scope[] = ["tickets", "sessions", "keys", "admin", "stek"];
+
+export interface Grant {
+  /** Default "default". */
+  context?: string;
+  scopes: readonly Scope[];
+}
+
+export interface ServiceOptions {
+  /** CONTEXTS (default {"default": {}}). */
+  contexts?: Record<string, Record<string, unknown>>;
+  /** KEY_RING_SETTINGS (default: the service's defaults). */
+  keyRing?: Record<string, number>;
+  /** Token name -> grant; each gets a fresh random token. Default: { all: every scope in "default" }. */
+  grants?: Record<string, Grant>;
+  /** "system" (the production entry) or "controlled" (advanceClock). Default "system". */
+  clock?: "system" | "controlled";
+  /** Other vars, e.g. REPLAY_GUARD_SHARDS. */
+  vars?: Record<string, string>;
+  /** Keep state here instead of a temp dir removed by stop(). */
+  persistDir?: string;
+}
+
+export interface Service {
+  /** e.g. http://127.0.0.1:41234 (no trailing slash). */
+  url: string;
+  port: number;
+  /** Token name -> bearer token. */
+  tokens: Record<string, string>;
+  /** The MASTER_KEY this instance runs with (hex). */
+  masterKey: string;
+  /** Milliseconds it took to start. */
+  startupMs: number;
+  /** The worker's recent console output (request logs, errors), for failure messages. */
+  logs(): string;
+  /** The worker's clock, unix seconds (controlled clock only). */
+  now(): Promise<number>;
+  /** Moves the worker's clock forward (controlled clock only); resolves with the new now. */
+  advanceClock(seconds: number): Promise<number>;
+  stop(): Promise<void>;
+}
+
+const bundles = new Map<string, Promise<string>>();
+
+function bundle(entry: string): Promise<string> {
+  let p = bundles.get(entry);
+  if (!p) {
+    p = esbuild
+      .build({
+        entryPoints: [entry],
+        bundle: true,
+        format: "esm",
+        platform: "neutral",
+        target: "es2022",
+        conditions: ["workerd", "worker", "browser"],
+        mainFields: ["module", "main"],
+        external: ["cloudflare:*", "node:*"],
+        write: false,
+        logLevel: "silent",
+      })
+      .then((r) => r.outputFiles[0]!.text);
+    bundles.set(entry, p);
+  }
+  return p;
+}
+
+export async function startService(options: ServiceOptions = {}): Promise<Service> {
+  const started = Date.now();
+  const clock = options.clock ?? "system";
+  const script = await bundle(ENTRIES[clock === "controlled" ? "controlled" : "production"]);
+  const grants = options.grants ?? { all: { scopes: ALL_SCOPES } };
+  const tokens: Record<string, string> = {};
+  const apiTokens: Record<string, { context: string; scopes: readonly Scope[] }> = {};
+  for (const [name, grant] of Object.entries(grants)) {
+    const token = `esr_e2e_${name}_${randomBytes(18).toString("base64url")}`;
+    tokens[name] = token;
+    apiTokens[createHash("sha256").update(token).digest("hex")] = { context: grant.context ?? "default", scopes: grant.scopes };
+  }
+  const masterKey = randomBytes(32).toString("hex");
+  const persist = options.persistDir ?? mkdtempSync(join(tmpdir(), "esr-service-"));
+  // The worker's console output is kept (the last 200 lines), not printed: tests show it when they fail.
+  const logLines: string[] = [];
+  const keep = (stream: NodeJS.ReadableStream) => {
+    let partial = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk: string) => {
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop() ?? "";
+      logLines.push(...lines);
+      if (logLines.length > 200) logLines.splice(0, logLines.length - 200);
+    });
+  };
+
+  // The bindings wrangler.toml declares (KV, Durable Objects with SQLite, vars), as wrangler dev would set them up.
+  const config = unstable_readConfig({ config: join(ROOT, "wrangler.toml") });
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
+  // wrangler also reads a developer's .dev.vars: only wrangler.toml's [vars] are kept, the rest is this test's.
+  const declaredVars = Object.fromEntries(Object.entries((workerOptions.bindings ?? {}) as Record<string, unknown>).filter(([k]) => k in (config.vars ?? {})));
+  const mf = new Miniflare({
+    ...(workerOptions as Record<string, unknown>),
+    name: "edge-session-resumption",
+    modules: true,
+    script,
+    scriptPath: join(ROOT, "worker.js"),
+    bindings: {
+      ...declaredVars,
+      MASTER_KEY: masterKey,
+      API_TOKENS: JSON.stringify(apiTokens),
+      CONTEXTS: JSON.stringify(options.contexts ?? { default: {} }),
+      KEY_RING_SETTINGS: JSON.stringify(options.keyRing ?? {}),
+      ...options.vars,
+    },
+    host: "127.0.0.1",
+    port: 0,
+    defaultPersistRoot: persist,
+    handleRuntimeStdio(stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) {
+      keep(stdout);
+      keep(stderr);
+    },
+  } as ConstructorParameters<typeof Miniflare>[0]);
+  let url: URL;
+  try {
+    url = await mf.ready;
+  } catch (e) {
+    await mf.dispose().catch(() => {});
+    if (!options.persistDir) rmSync(persist, { recursive: true, force: true });
+    throw e;
+  }
+  const origin = url.origin;
+  let stopped = false;
+
+  const clockCall = async (advance?: number): Promise<number> => {
+    if (clock !== "controlled") throw new Error("this service runs on the system clock: start it with clock: 'controlled'");
+    const res = await fetch(`${origin}/__e2e/clock`, advance === undefined ? {} : { method: "POST", body: JSON.stringify({ advance }) });
+    if (!res.ok) throw new Error(`clock: HTTP ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { now: number }).now;
+  };
+
+  return {
+    url: origin,
+    port: Number(url.port),
+    tokens,
+    masterKey,
+    startupMs: Date.now() - started,
+    logs: () => logLines.join("\n"),
+    now: () => clockCall(),
+    advanceClock: (seconds) => clockCall(seconds),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      try {
+        await mf.dispose();
+      } finally {
+        if (!options.persistDir) rmSync(persist, { recursive: true, force: true });
+      }
+    },
+  };
+}
