@@ -4,12 +4,22 @@
  * derived by HKDF from MASTER_KEY, the key id as AAD (a wrapped key copied to
  * another id does not unwrap). Raw material exists only briefly in memory.
  */
-import { deriveAesGcmKey, HKDF_LABEL, importHkdfKey, KEY_BYTES, type Bytes } from "../core/index.js";
+import { deriveAesGcmKey, deriveBytes, encodeHex, HKDF_LABEL, importHkdfKey, KEY_BYTES, type Bytes } from "../core/index.js";
 
 const NONCE_BYTES = 12;
 
 export function deriveKek(masterKey: Bytes): Promise<CryptoKey> {
   return importHkdfKey(masterKey).then((base) => deriveAesGcmKey(base, HKDF_LABEL.keyRingKek, ""));
+}
+
+/**
+ * A public fingerprint of the key-encryption key (HKDF output under its own
+ * label: it reveals nothing of MASTER_KEY). The ring stores it beside its
+ * keys, so a changed MASTER_KEY is noticed instead of failing to unwrap.
+ */
+export async function kekFingerprint(masterKey: Bytes): Promise<string> {
+  const bytes = await deriveBytes(await importHkdfKey(masterKey), HKDF_LABEL.keyRingKekCheck, "", 16);
+  return encodeHex(bytes);
 }
 
 function keyIdAad(id: number): Bytes {

@@ -8,7 +8,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig } from "../config.js";
 import type { Env } from "../env.js";
-import { deriveKek, generateWrappedKey } from "./material.js";
+import { deriveKek, generateWrappedKey, kekFingerprint } from "./material.js";
 import {
   newKeyId,
   nextEvent,
@@ -45,6 +45,7 @@ export class KeyRingObject extends DurableObject<Env> {
   /** Milliseconds; tests replace it (runInDurableObject) to drive the alarm on a controlled clock. */
   clock: () => number = () => Date.now();
   private kek: Promise<CryptoKey> | undefined;
+  private fingerprint: Promise<string> | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -56,6 +57,7 @@ export class KeyRingObject extends DurableObject<Env> {
       deactivates_at INTEGER NOT NULL,
       expires_at INTEGER NOT NULL
     )`);
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)");
   }
 
   private settings(): ScheduleSettings {
@@ -72,6 +74,16 @@ export class KeyRingObject extends DurableObject<Env> {
     return this.kek;
   }
 
+  /**
+   * The fingerprint of this MASTER_KEY's key-encryption key, and the one the
+   * stored keys were wrapped under (undefined for a ring never written).
+   */
+  private async fingerprints(): Promise<{ current: string; stored: string | undefined }> {
+    this.fingerprint ??= kekFingerprint(loadConfig(this.env).masterKey);
+    const stored = this.ctx.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE name = 'kek'").toArray()[0]?.value;
+    return { current: await this.fingerprint, stored };
+  }
+
   private readKeys(): StoredKey[] {
     return this.ctx.storage.sql
       .exec<KeyRow>("SELECT id, wrapped, published_at, activates_at, deactivates_at, expires_at FROM keys ORDER BY activates_at")
@@ -82,7 +94,10 @@ export class KeyRingObject extends DurableObject<Env> {
   /** The ring as of `now` (unix seconds), maintained first if a key event has passed. */
   async getRing(now: number): Promise<PublishedRing> {
     const settings = this.settings();
-    if (isEmpty(planMaintenance(this.readKeys(), now, settings))) return { keys: this.readKeys(), settings, now };
+    const { current, stored } = await this.fingerprints();
+    if (isEmpty(planMaintenance(this.readKeys(), now, settings)) && current === stored) {
+      return { keys: this.readKeys(), settings, now };
+    }
     return this.maintain(now);
   }
 
@@ -90,6 +105,7 @@ export class KeyRingObject extends DurableObject<Env> {
   async maintain(now: number): Promise<PublishedRing> {
     const settings = this.settings();
     await this.ctx.blockConcurrencyWhile(async () => {
+      await this.renewIfMasterKeyChanged(now);
       await this.apply(planMaintenance(this.readKeys(), now, settings), now);
     });
     return { keys: this.readKeys(), settings, now };
@@ -101,6 +117,7 @@ export class KeyRingObject extends DurableObject<Env> {
     let activatesAt = now;
     let revoked: number[] = [];
     await this.ctx.blockConcurrencyWhile(async () => {
+      await this.renewIfMasterKeyChanged(now);
       await this.apply(planMaintenance(this.readKeys(), now, settings), now);
       const keys = this.readKeys();
       const { plan, activates_at } = planRotation(keys, now, settings, revoke);
@@ -110,6 +127,19 @@ export class KeyRingObject extends DurableObject<Env> {
       activatesAt = activates_at;
     });
     return { ring: { keys: this.readKeys(), settings, now }, activates_at: activatesAt, revoked };
+  }
+
+  /**
+   * Keys wrapped under another MASTER_KEY (an operator replaced the secret)
+   * can never be unwrapped again: destroy them, as a revoke would, and let
+   * maintenance start a fresh ring. Runs under blockConcurrencyWhile.
+   */
+  private async renewIfMasterKeyChanged(now: number): Promise<void> {
+    const { current, stored } = await this.fingerprints();
+    if (current === stored) return;
+    // A ring without a fingerprint yet was written under this very key.
+    if (stored !== undefined) await this.apply({ destroy: this.readKeys().map((k) => k.id), create: [], update: [] }, now);
+    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('kek', ?)", current);
   }
 
   override async alarm(): Promise<void> {

@@ -1,21 +1,10 @@
 import { env } from "cloudflare:workers";
-import { abortAllDurableObjects } from "cloudflare:test";
+import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
+import type { KeyRingObject } from "../../src/keyring/object.js";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../../src/env.js";
+import { flakyRing } from "./faults.js";
 import { T0, TLS12_SESSION, location, testRing, type Location } from "./harness.js";
-
-/** The ring's namespace, with a switch that makes its object unreachable. */
-function flakyRing() {
-  const state = { broken: false };
-  const namespace = {
-    idFromName: (name: string) => env.KEY_RING.idFromName(name),
-    get: (id: DurableObjectId) =>
-      state.broken
-        ? { getRing: () => Promise.reject(new Error("unreachable")), rotate: () => Promise.reject(new Error("unreachable")) }
-        : env.KEY_RING.get(id),
-  } as unknown as Env["KEY_RING"];
-  return { state, namespace };
-}
 
 const seal = (loc: Location) => loc.json("POST", "/v1/tickets", { token: "alpha-tickets", body: { session: TLS12_SESSION } });
 const open = (loc: Location, ticket: string) => loc.json("POST", "/v1/tickets/open", { token: "alpha-tickets", body: { ticket } });
@@ -76,5 +65,42 @@ describe("key ring faults", () => {
       const sorted = [...keys].sort((a, b) => a.activates_at - b.activates_at);
       for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.activates_at).toBeGreaterThanOrEqual(sorted[i - 1]!.deactivates_at);
     }
+  });
+});
+
+describe("a changed MASTER_KEY", () => {
+  it("answers 503 keyring_unavailable, not a crypto exception", async () => {
+    const before = location();
+    expect((await before.json("POST", "/v1/tickets", { token: "alpha-tickets", body: { session: TLS12_SESSION } })).status).toBe(201);
+    const after = location(T0, { env: { MASTER_KEY: "f".repeat(64) } });
+    const res = await after.json("POST", "/v1/tickets", { token: "alpha-tickets", body: { session: TLS12_SESSION } });
+    expect([res.status, res.body.error.code]).toEqual([503, "keyring_unavailable"]);
+    expect(res.body.error.message).toContain("MASTER_KEY");
+  });
+});
+
+describe("replacing MASTER_KEY", () => {
+  it("makes the ring object start a fresh ring: sealing resumes, old tickets fail cleanly", async () => {
+    const NEW_KEY = "e".repeat(64);
+    const before = location();
+    const old = await before.json("POST", "/v1/tickets", { token: "alpha-tickets", body: { session: TLS12_SESSION } });
+    const oldIds = (await before.json("GET", "/v1/keys", { token: "alpha-keys" })).body.keys.map((k: { id: number }) => k.id);
+    // The object restarts with the new secret, as it does after `wrangler secret put MASTER_KEY`.
+    await runInDurableObject(testRing(), (obj: KeyRingObject) => {
+      const o = obj as unknown as { env: Env; kek?: unknown; fingerprint?: unknown };
+      o.env = { ...o.env, MASTER_KEY: NEW_KEY };
+      o.kek = undefined;
+      o.fingerprint = undefined;
+    });
+    const after = location(T0 + 1, { env: { MASTER_KEY: NEW_KEY } });
+    const sealed = await after.json("POST", "/v1/tickets", { token: "alpha-tickets", body: { session: TLS12_SESSION } });
+    expect(sealed.status).toBe(201);
+    expect(oldIds).not.toContain(sealed.body.key_id);
+    const reopened = await after.json("POST", "/v1/tickets/open", { token: "alpha-tickets", body: { ticket: old.body.ticket } });
+    expect([reopened.status, reopened.body.error.code]).toEqual([422, "key_unknown"]);
+    const ids = await runInDurableObject(testRing(), (_o: KeyRingObject, state) =>
+      state.storage.sql.exec<{ id: number }>("SELECT id FROM keys").toArray().map((r) => r.id),
+    );
+    for (const id of oldIds) expect(ids).not.toContain(id);
   });
 });
