@@ -8,6 +8,8 @@ import type { AppEnv } from "./http/context.js";
 import { errorResponse, ServiceError } from "./http/errors.js";
 import { requestLog } from "./observability/log.js";
 import { ServiceMetrics } from "./observability/metrics.js";
+import { apiRoutes, methodsFor } from "./http/route.js";
+import { docs } from "./routes/docs.js";
 import { health } from "./routes/health.js";
 import { keys } from "./routes/keys.js";
 import { metricsRoute } from "./routes/metrics.js";
@@ -36,6 +38,7 @@ export function createApp(options: AppOptions = {}) {
   app.use("*", requestLog({ metrics, clock, write: options.writeLog }));
   app.route("/", health);
   app.route("/", status);
+  app.route("/", docs);
 
   const authenticated: MiddlewareHandler<AppEnv> = async (c, next) => {
     const services = servicesFor(c.env);
@@ -54,7 +57,12 @@ export function createApp(options: AppOptions = {}) {
   app.route("/", metricsRoute(metrics));
 
   app.notFound((c) => {
-    const err = new ServiceError("not_found", "no such route");
+    // A path the API has, with a method it does not take: 405 and Allow.
+    const allowed = methodsFor(apiRoutes.routes, c.req.path).map((m) => m.toUpperCase());
+    if (allowed.includes("GET")) allowed.push("HEAD");
+    const err = allowed.length
+      ? new ServiceError("method_not_allowed", `this route takes ${allowed.join(", ")}`, { headers: { allow: allowed.join(", ") } })
+      : new ServiceError("not_found", "no such route");
     // The request log reads the code from c.error, as for thrown errors.
     c.error = err;
     return errorResponse(err);

@@ -1,13 +1,55 @@
 /**
  * GET /v1/keys: the ring's public state (no key material).
  * POST /v1/keys/rotate: rotate now; {"revoke": true} also destroys every older key.
+ * GET /v1/keys/export?format=…: the ring's keys as TLS ticket keys for terminators (docs/proxies.md).
  */
 import { Hono } from "hono";
-import { requireScope } from "../http/auth.js";
-import { readOptionalJsonObject } from "../http/body.js";
 import type { AppEnv } from "../http/context.js";
-import { boolean, object, optional } from "../http/schema.js";
+import { apiRoutes } from "../http/route.js";
+import { boolean, object, optional, type Schema } from "../http/schema.js";
 import { keyState, type KeyTimes } from "../keyring/schedule.js";
+import { HKDF_LABEL, type Bytes } from "../core/index.js";
+import { deferTo } from "../http/context.js";
+import { ServiceError } from "../http/errors.js";
+import {
+  isStekFormat,
+  MAX_STEK_SLOTS,
+  planStekExport,
+  renderStekExport,
+  STEK_FORMAT_NAMES,
+  STEK_FORMATS,
+  stekContext,
+  type StekFormat,
+} from "../keyring/export.js";
+
+/** GET /v1/keys/export's query: ?format=…[&slots=n]. Unknown parameters are errors, like unknown body fields. */
+export function parseExportQuery(params: URLSearchParams): { format: StekFormat; slots: number | undefined } {
+  for (const name of params.keys()) {
+    if (name !== "format" && name !== "slots") throw new ServiceError("invalid_request", `${name}: unknown query parameter`, { field: name });
+  }
+  const format = params.get("format");
+  if (format === null) throw new ServiceError("invalid_request", `format: is required (${STEK_FORMAT_NAMES.join(", ")})`, { field: "format" });
+  if (!isStekFormat(format)) throw new ServiceError("invalid_request", `format: must be one of ${STEK_FORMAT_NAMES.join(", ")}`, { field: "format" });
+  const raw = params.get("slots");
+  if (raw === null) return { format, slots: undefined };
+  const slots = /^[0-9]{1,2}$/.test(raw) ? Number(raw) : NaN;
+  if (!(slots >= 1 && slots <= MAX_STEK_SLOTS)) throw new ServiceError("invalid_request", `slots: must be an integer from 1 to ${MAX_STEK_SLOTS}`, { field: "slots" });
+  if (format === "node48" && slots !== 1) throw new ServiceError("invalid_request", "slots: node48 holds exactly one key", { field: "slots" });
+  return { format, slots };
+}
+
+/** The export query as a schema: parseExportQuery validates, the document describes. */
+export const ExportQuery: Schema<{ format: StekFormat; slots: number | undefined }> = {
+  parse: (query) => parseExportQuery(new URLSearchParams(query as Record<string, string>)),
+  jsonSchema: () => ({
+    type: "object",
+    required: ["format"],
+    properties: {
+      format: { type: "string", enum: [...STEK_FORMAT_NAMES], description: "the terminator's key file format (docs/proxies.md)" },
+      slots: { type: "integer", minimum: 1, maximum: MAX_STEK_SLOTS, description: "how many keys to export (node48: exactly 1)" },
+    },
+  }),
+};
 
 export const RotateBody = object({
   revoke: optional(boolean("also destroy every older key at once (suspected key compromise)")),
@@ -24,9 +66,32 @@ export function describeKey(k: KeyTimes, now: number) {
   };
 }
 
-export const keys = new Hono<AppEnv>()
-  .get("/v1/keys", async (c) => {
-    requireScope(c.var.caller, ["keys", "admin"]);
+const UNIX_SECONDS = { type: "integer", description: "unix seconds" };
+const KEY_STATE = {
+  type: "object",
+  properties: {
+    id: { type: "integer", description: "24-bit key id, as in the ticket header" },
+    state: { type: "string", enum: ["pending", "active", "retiring"] },
+    published_at: UNIX_SECONDS,
+    activates_at: UNIX_SECONDS,
+    deactivates_at: { ...UNIX_SECONDS, description: "unix seconds: when it stops encrypting" },
+    expires_at: { ...UNIX_SECONDS, description: "unix seconds: when it is destroyed" },
+  },
+};
+
+export const keys = new Hono<AppEnv>();
+
+apiRoutes.define(
+  keys,
+  {
+    method: "get",
+    path: "/v1/keys",
+    summary: "The key ring's public state: each key's id, state and times, and the rotation settings. No key material.",
+    scope: ["keys", "admin"],
+    responses: { 200: { description: "the ring", schema: { type: "object", properties: { now: UNIX_SECONDS, keys: { type: "array", items: KEY_STATE }, settings: { type: "object" } } } } },
+    errors: ["keyring_unavailable"],
+  },
+  async (c) => {
     const { services } = c.var;
     const now = services.now();
     const ring = await services.keyRing.describe(now);
@@ -35,13 +100,73 @@ export const keys = new Hono<AppEnv>()
       keys: ring.keys.map((k) => describeKey(k, now)),
       settings: { ...ring.settings, cache_ttl: services.config.keyRing.cache_ttl, peak_seal_rate: services.config.keyRing.peak_seal_rate },
     });
-  })
-  .post("/v1/keys/rotate", async (c) => {
-    requireScope(c.var.caller, "admin");
-    const body = RotateBody.parse(await readOptionalJsonObject(c.req.raw), "");
+  },
+);
+
+// The ring's keys as TLS ticket keys for nginx, Envoy, HAProxy or Node
+// (src/keyring/export.ts, docs/proxies.md). Key material: admin or the
+// narrower stek scope only, never cached.
+apiRoutes.define(
+  keys,
+  {
+    method: "get",
+    path: "/v1/keys/export",
+    summary: "The ring's keys as TLS session ticket keys for terminators that do their own ticket crypto, in the order each program needs.",
+    description: "Derived from the ring keys by HKDF (the format and the caller's context in the info), so every location exports identical bytes. Never cached.",
+    scope: ["admin", "stek"],
+    query: ExportQuery,
+    responses: { 200: { description: "the keys, and ready-to-write files where the program reads files", schema: { type: "object" } } },
+    errors: ["keyring_unavailable"],
+  },
+  async (c, { query }) => {
+    const { format, slots } = query;
+    const { services, caller } = c.var;
+    const now = services.now();
+    let ring = await services.keyRing.liveKeys(now, deferTo(c));
+    let plan = planStekExport(ring.keys, format, slots);
+    if (!plan) {
+      // The cached copy has no key that encrypts now: fetch the ring once.
+      await services.keyRing.refresh(now);
+      ring = await services.keyRing.liveKeys(now);
+      plan = planStekExport(ring.keys, format, slots);
+    }
+    if (!plan) throw new ServiceError("keyring_unavailable", "no key may encrypt now");
+    const { keyBytes } = STEK_FORMATS[format];
+    const info = stekContext(format, caller.context);
+    const bytes = new Map<number, Bytes>();
+    for (const k of plan.keys) {
+      const derived = services.keyRing.deriveKeyBytes(k.id, HKDF_LABEL.stek, info, keyBytes, now);
+      if (!derived) throw new ServiceError("keyring_unavailable", "a key left the ring during the export; retry");
+      bytes.set(k.id, await derived);
+    }
+    const body = renderStekExport(plan, bytes, { context: caller.context, now, cacheTtl: services.config.keyRing.cache_ttl, live: ring.keys });
+    for (const b of bytes.values()) b.fill(0);
+    c.header("cache-control", "no-store");
+    return c.json(body);
+  },
+);
+
+apiRoutes.define(
+  keys,
+  {
+    method: "post",
+    path: "/v1/keys/rotate",
+    summary: "Rotate now: the published successor encrypts as soon as every location can know it. {\"revoke\": true} destroys every older key at once.",
+    scope: "admin",
+    body: RotateBody,
+    bodyOptional: true,
+    responses: { 200: { description: "the ring after the rotation", schema: { type: "object", properties: { now: UNIX_SECONDS, activates_at: UNIX_SECONDS, revoked: { type: "array", items: { type: "integer" } }, keys: { type: "array", items: KEY_STATE } } } } },
+    errors: ["keyring_unavailable"],
+  },
+  async (c, { body }) => {
     const { services } = c.var;
     const now = services.now();
-    const result = await services.ringObject().rotate(now, body.revoke === true);
+    const result = await services
+      .ringObject()
+      .rotate(now, body.revoke === true)
+      .catch(() => {
+        throw new ServiceError("keyring_unavailable", "the key ring cannot be reached; the rotation may not have happened (check GET /v1/keys)");
+      });
     // This isolate learns the new ring at once; others within cache_ttl or on first sight of the new key id.
     await services.keyRing.refresh(now);
     return c.json({
@@ -50,4 +175,5 @@ export const keys = new Hono<AppEnv>()
       revoked: result.revoked,
       keys: result.ring.keys.map((k) => describeKey(k, now)),
     });
-  });
+  },
+);

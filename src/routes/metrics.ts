@@ -6,7 +6,7 @@
  * the store itself, at scrape time.
  */
 import { Hono } from "hono";
-import { requireScope } from "../http/auth.js";
+import { apiRoutes } from "../http/route.js";
 import type { AppEnv } from "../http/context.js";
 import { sessionStoreFamilies, type MetricFamily, type ServiceMetrics } from "../observability/metrics.js";
 import type { Services } from "../services.js";
@@ -42,22 +42,33 @@ function storeStats(services: Services): Map<string, Record<string, unknown>> {
 }
 
 export function metricsRoute(metrics: ServiceMetrics) {
-  return new Hono<AppEnv>().get("/metrics", (c) => {
-    requireScope(c.var.caller, "admin");
-    const { services } = c.var;
-    isolateId ??= crypto.randomUUID().slice(0, 8);
-    const text = metrics.render([
-      gauge(
-        "esr_isolate_info",
-        "The isolate that answered this scrape. Every counter here is that isolate's alone: successive scrapes may reach different isolates.",
-        1,
-        { isolate: isolateId },
-      ),
-      gauge("esr_counters_since_seconds", "Unix time of the first request these counters saw (the isolate's start, near enough).", metrics.since ?? services.now()),
-      counter("esr_keyring_refreshes_total", "Fetches of the key ring from its Durable Object by this isolate (after cache_ttl, on an unknown key id, on rotation).", services.keyRing.refreshes),
-      counter("esr_keyring_refresh_failures_total", "Key ring fetches by this isolate that failed (object unreachable, or key material that does not unwrap under MASTER_KEY).", services.keyRing.refreshFailures),
-      ...sessionStoreFamilies(storeStats(services)),
-    ]);
-    return c.body(text, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-  });
+  const app = new Hono<AppEnv>();
+  apiRoutes.define(
+    app,
+    {
+      method: "get",
+      path: "/metrics",
+      summary: "Counters in Prometheus text format, for this isolate (see esr_isolate_info).",
+      scope: "admin",
+      responses: { 200: { description: "Prometheus text exposition format 0.0.4", schema: { type: "string" }, contentType: "text/plain" } },
+    },
+    (c) => {
+      const { services } = c.var;
+      isolateId ??= crypto.randomUUID().slice(0, 8);
+      const text = metrics.render([
+        gauge(
+          "esr_isolate_info",
+          "The isolate that answered this scrape. Every counter here is that isolate's alone: successive scrapes may reach different isolates.",
+          1,
+          { isolate: isolateId },
+        ),
+        gauge("esr_counters_since_seconds", "Unix time of the first request these counters saw (the isolate's start, near enough).", metrics.since ?? services.now()),
+        counter("esr_keyring_refreshes_total", "Fetches of the key ring from its Durable Object by this isolate (after cache_ttl, on an unknown key id, on rotation).", services.keyRing.refreshes),
+        counter("esr_keyring_refresh_failures_total", "Key ring fetches by this isolate that failed (object unreachable, or key material that does not unwrap under MASTER_KEY).", services.keyRing.refreshFailures),
+        ...sessionStoreFamilies(storeStats(services)),
+      ]);
+      return c.body(text, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+    },
+  );
+  return app;
 }

@@ -14,10 +14,9 @@
 import { Hono } from "hono";
 import { encodeHex, parseSession, ResumptionError, SESSION_LIMITS, sessionToJson } from "../core/index.js";
 import type { ContextSettings } from "../config.js";
-import { requireScope } from "../http/auth.js";
-import { readJsonObject, readOptionalJsonObject } from "../http/body.js";
 import { deferTo, type AppContext, type AppEnv } from "../http/context.js";
 import { ServiceError } from "../http/errors.js";
+import { apiRoutes, type RouteSpec } from "../http/route.js";
 import { integer, object, optional, passthrough, type Infer } from "../http/schema.js";
 import { SESSION_JSON_SCHEMA } from "../http/session-schema.js";
 import { parsePeer } from "../store/peer.js";
@@ -75,9 +74,8 @@ function peerParam(c: AppContext): string {
   return peer;
 }
 
-/** The context's store, after the scope check; cache_disabled unless it has this kind of cache. */
+/** The caller's context's store; cache_disabled unless it has this kind of cache. */
 function storeFor(c: AppContext, kind: SessionKind) {
-  requireScope(c.var.caller, "sessions");
   const store = c.var.services.sessions.context(c.var.caller.context);
   store.require(kind);
   return store;
@@ -89,17 +87,51 @@ function notFound(kind: SessionKind): ServiceError {
 
 const times = (r: StoredRecord) => ({ created_at: r.createdAt, expires_at: r.expiresAt });
 
-export const sessions = new Hono<AppEnv>()
-  .post("/v1/sessions/flush", async (c) => {
-    requireScope(c.var.caller, "admin");
-    const body = FlushBody.parse(await readOptionalJsonObject(c.req.raw), "");
+const UNIX_SECONDS = { type: "integer", description: "unix seconds" };
+const ID_PARAM = { id: { type: "string", pattern: SESSION_ID_PATTERN.source, description: "session id: 1 to 32 bytes, lowercase hex" } };
+const PEER_PARAM = { peer: { type: "string", description: "the origin: host:port, plus /sni when the SNI differs from the host (docs/session-store.md)" } };
+const STORED = {
+  type: "object",
+  properties: { session_id: ID_PARAM.id, created_at: UNIX_SECONDS, expires_at: UNIX_SECONDS },
+};
+const FOUND = {
+  type: "object",
+  properties: { session: SESSION_JSON_SCHEMA, session_id: ID_PARAM.id, created_at: UNIX_SECONDS, expires_at: UNIX_SECONDS },
+};
+const STORE_ERRORS = ["cache_disabled", "store_unavailable"] as const;
+const WRITE_ERRORS = [...STORE_ERRORS, "session_invalid", "write_rate_limited"] as const;
+
+export const sessions = new Hono<AppEnv>();
+const define = <B, Q>(spec: RouteSpec<B, Q>, handler: Parameters<typeof apiRoutes.define<B, Q>>[2]) => apiRoutes.define(sessions, spec, handler);
+
+define(
+  {
+    method: "post",
+    path: "/v1/sessions/flush",
+    summary: "SSL_CTX_flush_sessions: remove expired sessions from this isolate's internal cache.",
+    scope: "admin",
+    body: FlushBody,
+    bodyOptional: true,
+    responses: { 200: { description: "how many were removed", schema: { type: "object", properties: { flushed: { type: "integer" } } } } },
+    errors: ["cache_disabled"],
+  },
+  (c, { body }) => {
     const { services, caller } = c.var;
     const store = services.sessions.context(caller.context);
     if (store.settings.cache_mode === "off") store.require("server");
     return c.json({ flushed: store.flush(body.before ?? services.now()) });
-  })
-  .get("/v1/stats", (c) => {
-    requireScope(c.var.caller, "admin");
+  },
+);
+
+define(
+  {
+    method: "get",
+    path: "/v1/stats",
+    summary: "OpenSSL's SSL_CTX_sess_* counters for the caller's context, in this isolate.",
+    scope: "admin",
+    responses: { 200: { description: "counters named as OpenSSL names them", schema: { type: "object" } } },
+  },
+  (c) => {
     const { services, caller } = c.var;
     const store = services.sessions.context(caller.context);
     return c.json({
@@ -114,25 +146,60 @@ export const sessions = new Hono<AppEnv>()
       flags: store.settings.flags,
       ...store.stats(),
     });
-  })
-  .post("/v1/sessions", async (c) => {
+  },
+);
+
+define(
+  {
+    method: "post",
+    path: "/v1/sessions",
+    summary: "Store a session under an id the service generates (generate_session_id).",
+    scope: "sessions",
+    body: StoreSessionBody,
+    responses: { 201: { description: "stored", schema: STORED } },
+    errors: [...WRITE_ERRORS, "id_generation_failed"],
+  },
+  async (c, { body }) => {
     const store = storeFor(c, "server");
-    const body = StoreSessionBody.parse(await readJsonObject(c.req.raw), "");
     const now = c.var.services.now();
     const { session, times: t } = sessionWithTimes(body, store.settings, now);
     const { id, record } = await store.create(session, t, now);
     return c.json({ session_id: id, ...times(record) }, 201);
-  })
-  .put("/v1/sessions/:id", async (c) => {
+  },
+);
+
+define(
+  {
+    method: "put",
+    path: "/v1/sessions/:id",
+    summary: "Store a session under its id (the new-session callback). The same id with other content is 409.",
+    scope: "sessions",
+    params: ID_PARAM,
+    body: StoreSessionBody,
+    responses: { 201: { description: "stored (or already stored with the same content)", schema: STORED } },
+    errors: [...WRITE_ERRORS, "invalid_session_id", "session_exists"],
+  },
+  async (c, { body }) => {
     const store = storeFor(c, "server");
     const id = sessionIdParam(c);
-    const body = StoreSessionBody.parse(await readJsonObject(c.req.raw), "");
     const now = c.var.services.now();
     const { session, times: t } = sessionWithTimes(body, store.settings, now);
     const { record } = await store.put("server", id, session, t, now);
     return c.json({ session_id: id, ...times(record) }, 201);
-  })
-  .get("/v1/sessions/:id", async (c) => {
+  },
+);
+
+define(
+  {
+    method: "get",
+    path: "/v1/sessions/:id",
+    summary: "Look a session up (the get callback). HEAD answers the same status with no body (SSL_has_matching_session_id).",
+    scope: "sessions",
+    params: ID_PARAM,
+    responses: { 200: { description: "the session", schema: FOUND } },
+    errors: [...STORE_ERRORS, "invalid_session_id", "session_not_found"],
+  },
+  async (c) => {
     // Hono answers HEAD with this handler and drops the body.
     const store = storeFor(c, "server");
     const id = sessionIdParam(c);
@@ -144,8 +211,20 @@ export const sessions = new Hono<AppEnv>()
     const record = await store.get("server", id, now);
     if (!record) throw notFound("server");
     return c.json({ session: sessionToJson(record.session), session_id: id, ...times(record) });
-  })
-  .post("/v1/sessions/:id/take", async (c) => {
+  },
+);
+
+define(
+  {
+    method: "post",
+    path: "/v1/sessions/:id/take",
+    summary: "Get and remove a session at once: exactly one of any number of concurrent takes gets it, fleet-wide (TLS 1.3 single use).",
+    scope: "sessions",
+    params: ID_PARAM,
+    responses: { 200: { description: "the session, now removed", schema: FOUND } },
+    errors: [...STORE_ERRORS, "invalid_session_id", "session_not_found", "replay_guard_unavailable"],
+  },
+  async (c) => {
     // rustls's take(): of any number of concurrent takes of one stored
     // session, exactly one gets it. KV cannot decide that (no atomic
     // operations); the replay guard can. The guard's entry names this very
@@ -166,23 +245,59 @@ export const sessions = new Hono<AppEnv>()
       deferTo(c)(new Promise((resolve) => setTimeout(resolve, 1100)).then(() => store.remove("server", id, now + 1)).catch(() => {}));
     });
     return c.json({ session: sessionToJson(record.session), session_id: id, ...times(record) });
-  })
-  .delete("/v1/sessions/:id", async (c) => {
+  },
+);
+
+define(
+  {
+    method: "delete",
+    path: "/v1/sessions/:id",
+    summary: "Remove a session (the remove callback: a connection that was not shut down cleanly). Idempotent.",
+    scope: "sessions",
+    params: ID_PARAM,
+    responses: { 204: { description: "removed, or nothing was stored" } },
+    errors: [...STORE_ERRORS, "invalid_session_id", "write_rate_limited"],
+  },
+  async (c) => {
     const store = storeFor(c, "server");
     const id = sessionIdParam(c);
     await store.remove("server", id, c.var.services.now());
     return c.body(null, 204);
-  })
-  .put("/v1/client-sessions/:peer{.+}", async (c) => {
+  },
+);
+
+define(
+  {
+    method: "put",
+    path: "/v1/client-sessions/:peer{.+}",
+    summary: "Store the session an edge made as a TLS client to an origin (SSL_SESS_CACHE_CLIENT), replacing the peer's previous one.",
+    scope: "sessions",
+    params: PEER_PARAM,
+    body: StoreSessionBody,
+    responses: { 201: { description: "stored", schema: { type: "object", properties: { peer: PEER_PARAM.peer, created_at: UNIX_SECONDS, expires_at: UNIX_SECONDS } } } },
+    errors: [...WRITE_ERRORS, "invalid_peer"],
+  },
+  async (c, { body }) => {
     const store = storeFor(c, "client");
     const peer = peerParam(c);
-    const body = StoreSessionBody.parse(await readJsonObject(c.req.raw), "");
     const now = c.var.services.now();
     const { session, times: t } = sessionWithTimes(body, store.settings, now);
     const { record } = await store.put("client", peer, session, t, now);
     return c.json({ peer, ...times(record) }, 201);
-  })
-  .get("/v1/client-sessions/:peer{.+}", async (c) => {
+  },
+);
+
+define(
+  {
+    method: "get",
+    path: "/v1/client-sessions/:peer{.+}",
+    summary: "The session to resume with at an origin. HEAD answers the same status with no body.",
+    scope: "sessions",
+    params: PEER_PARAM,
+    responses: { 200: { description: "the session", schema: { type: "object", properties: { session: SESSION_JSON_SCHEMA, peer: PEER_PARAM.peer, created_at: UNIX_SECONDS, expires_at: UNIX_SECONDS } } } },
+    errors: [...STORE_ERRORS, "invalid_peer", "session_not_found"],
+  },
+  async (c) => {
     const store = storeFor(c, "client");
     const peer = peerParam(c);
     const now = c.var.services.now();
@@ -193,10 +308,23 @@ export const sessions = new Hono<AppEnv>()
     const record = await store.get("client", peer, now);
     if (!record) throw notFound("client");
     return c.json({ session: sessionToJson(record.session), peer, ...times(record) });
-  })
-  .delete("/v1/client-sessions/:peer{.+}", async (c) => {
+  },
+);
+
+define(
+  {
+    method: "delete",
+    path: "/v1/client-sessions/:peer{.+}",
+    summary: "Forget the session for an origin. Idempotent.",
+    scope: "sessions",
+    params: PEER_PARAM,
+    responses: { 204: { description: "removed, or nothing was stored" } },
+    errors: [...STORE_ERRORS, "invalid_peer", "write_rate_limited"],
+  },
+  async (c) => {
     const store = storeFor(c, "client");
     const peer = peerParam(c);
     await store.remove("client", peer, c.var.services.now());
     return c.body(null, 204);
-  });
+  },
+);

@@ -21,9 +21,8 @@ import {
   type TicketHeader,
 } from "../core/index.js";
 import { MAX_TICKET_LIFETIME } from "../config.js";
-import { requireScope } from "../http/auth.js";
-import { readJsonObject } from "../http/body.js";
 import { deferTo, type AppContext, type AppEnv } from "../http/context.js";
+import { apiRoutes } from "../http/route.js";
 import { ServiceError } from "../http/errors.js";
 import { boolean, integer, object, optional, passthrough, string } from "../http/schema.js";
 import { keyState } from "../keyring/schedule.js";
@@ -47,10 +46,55 @@ export const OpenTicketBody = object({
   obfuscated_ticket_age: optional(integer(0, 0xffffffff)),
 });
 
-export const tickets = new Hono<AppEnv>()
-  .post("/v1/tickets", async (c) => {
-    requireScope(c.var.caller, "tickets");
-    const body = SealTicketBody.parse(await readJsonObject(c.req.raw), "");
+const SESSION_ID_HEX = { type: "string", pattern: "^([0-9a-f]{2}){1,32}$", description: "lowercase hex, 1 to 32 bytes" };
+const UNIX_SECONDS = { type: "integer", description: "unix seconds" };
+
+const SEALED_TICKET = {
+  type: "object",
+  properties: {
+    ticket: { type: "string", description: "base64url, no padding: hand it to the client as the TLS session ticket" },
+    session_id: SESSION_ID_HEX,
+    key_id: { type: "integer", description: "the ring key that sealed it" },
+    issued_at: UNIX_SECONDS,
+    expires_at: UNIX_SECONDS,
+    lifetime_hint: { type: "integer", description: "seconds: what the service will honour (the NewSessionTicket lifetime hint)" },
+  },
+};
+
+const OPENED_TICKET = {
+  type: "object",
+  properties: {
+    session: SESSION_JSON_SCHEMA,
+    session_id: SESSION_ID_HEX,
+    key_id: { type: "integer" },
+    issued_at: UNIX_SECONDS,
+    expires_at: UNIX_SECONDS,
+    single_use: { type: "boolean" },
+    renew: { type: "boolean", description: "the key no longer encrypts: issue a fresh ticket (OpenSSL's ticket callback returning 2)" },
+    source: { type: "string", enum: ["ticket", "store"], description: "store: the ticket's key is gone and the session came from the session store" },
+    ticket_age: {
+      type: "object",
+      description: "present when the request carried obfuscated_ticket_age and the session ticket_age_add (RFC 8446 4.2.11)",
+      properties: { client_ms: { type: "integer" }, server_ms: { type: "integer" }, skew_ms: { type: "integer" }, window_ms: { type: "integer" } },
+    },
+  },
+};
+
+export const tickets = new Hono<AppEnv>();
+
+apiRoutes.define(
+  tickets,
+  {
+    method: "post",
+    path: "/v1/tickets",
+    summary: "Seal a session into a ticket under the active key.",
+    description: "The lifetime is capped by the context's ticket_lifetime, RFC 8446's 7 days and the key's remaining life. store: true also stores the session under its id (the fallback when the key is gone).",
+    scope: "tickets",
+    body: SealTicketBody,
+    responses: { 201: { description: "the ticket", schema: SEALED_TICKET } },
+    errors: ["session_invalid", "invalid_session_id", "keyring_unavailable", "cache_disabled", "session_exists", "write_rate_limited", "store_unavailable"],
+  },
+  async (c, { body }) => {
     const { services, caller } = c.var;
     const settings = services.config.contexts.get(caller.context)!;
     const now = services.now();
@@ -89,10 +133,24 @@ export const tickets = new Hono<AppEnv>()
       },
       201,
     );
-  })
-  .post("/v1/tickets/open", async (c) => {
-    requireScope(c.var.caller, "tickets");
-    const body = OpenTicketBody.parse(await readJsonObject(c.req.raw), "");
+  },
+);
+
+apiRoutes.define(
+  tickets,
+  {
+    method: "post",
+    path: "/v1/tickets/open",
+    summary: "Open a ticket. A 422 means: do a full handshake; its code says why.",
+    scope: "tickets",
+    body: OpenTicketBody,
+    responses: { 200: { description: "the session", schema: OPENED_TICKET } },
+    errors: [
+      "ticket_malformed", "ticket_unsupported_version", "key_unknown", "ticket_invalid", "ticket_expired", "context_mismatch",
+      "ticket_replayed", "ticket_age_mismatch", "sni_mismatch", "replay_guard_unavailable", "keyring_unavailable", "store_unavailable",
+    ],
+  },
+  async (c, { body }) => {
     const { services, caller } = c.var;
     const settings = services.config.contexts.get(caller.context)!;
     const now = services.now();
@@ -135,7 +193,8 @@ export const tickets = new Hono<AppEnv>()
       renew,
       source: "ticket",
     });
-  });
+  },
+);
 
 /**
  * The ticket's key is gone (its window ended, or a revoke destroyed it) but

@@ -7,6 +7,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { storageKey } from "../../src/store/external.js";
+import { failingKv, readOnlyKv } from "./faults.js";
 import { T0, TLS12_SESSION, location, type Location } from "./harness.js";
 
 let counter = 0;
@@ -24,19 +25,6 @@ const put = (loc: Location, id: string, body: object = { session: TLS12_SESSION 
 const get = (loc: Location, id: string, token = "alpha-sessions") => loc.json("GET", `/v1/sessions/${id}`, { token });
 const del = (loc: Location, id: string, token = "alpha-sessions") => loc.call("DELETE", `/v1/sessions/${id}`, { token });
 const stats = async (loc: Location, token = "alpha-all") => (await loc.json("GET", "/v1/stats", { token })).body;
-
-/** A KV namespace whose every call fails, as during an outage. */
-const failingKv = new Proxy(
-  {},
-  { get: () => () => Promise.reject(new Error("KV unavailable")) },
-) as unknown as KVNamespace;
-
-/** The real namespace, but writes fail: reads work, nothing can be written. */
-const readOnlyKv = {
-  get: (...args: Parameters<KVNamespace["get"]>) => (env.SESSIONS.get as (...a: unknown[]) => unknown)(...args),
-  put: () => Promise.reject(new Error("KV write failed")),
-  delete: () => Promise.reject(new Error("KV write failed")),
-} as unknown as KVNamespace;
 
 describe("server sessions by id", () => {
   it("stores, finds, answers HEAD, deletes idempotently", async () => {

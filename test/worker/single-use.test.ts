@@ -5,6 +5,7 @@ import { decodeBase64url, parseTicketHeader } from "../../src/core/index.js";
 import type { Env } from "../../src/env.js";
 import { shardFor, ticketUseId } from "../../src/replay/guard.js";
 import type { ReplayGuardObject } from "../../src/replay/object.js";
+import { unreachableGuard } from "./faults.js";
 import { T0, TLS12_SESSION, location, type Location } from "./harness.js";
 
 const TLS13_SESSION = {
@@ -19,12 +20,6 @@ const TLS13_SESSION = {
 
 const seal = (loc: Location, body: object) => loc.json("POST", "/v1/tickets", { token: "alpha-tickets", body });
 const open = (loc: Location, body: object) => loc.json("POST", "/v1/tickets/open", { token: "alpha-tickets", body });
-
-/** A namespace whose objects cannot be reached: every call fails, as during an outage. */
-const unreachable = {
-  idFromName: (name: string) => env.REPLAY_GUARD.idFromName(name),
-  get: () => ({ consume: () => Promise.reject(new Error("Durable Object unreachable")) }),
-} as unknown as Env["REPLAY_GUARD"];
 
 function guardOf(ticket: string) {
   const header = parseTicketHeader(decodeBase64url(ticket)!);
@@ -67,7 +62,7 @@ describe("single-use tickets", () => {
     const healthy = location();
     const single = await seal(healthy, { session: TLS12_SESSION, single_use: true });
     const ordinary = await seal(healthy, { session: TLS12_SESSION });
-    const outage = location(T0 + 1, { env: { REPLAY_GUARD: unreachable } });
+    const outage = location(T0 + 1, { env: { REPLAY_GUARD: unreachableGuard } });
     const refused = await outage.call("POST", "/v1/tickets/open", { token: "alpha-tickets", body: { ticket: single.body.ticket } });
     expect(refused.status).toBe(503);
     expect(refused.headers.get("retry-after")).toBe("1");

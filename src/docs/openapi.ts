@@ -1,0 +1,99 @@
+/**
+ * The OpenAPI 3.1 document, generated from the route registry (the same
+ * schemas that validate requests) and the error table. Nothing here is
+ * written by hand per route.
+ */
+import { ERRORS, type ErrorCode } from "../http/errors.js";
+import type { RegisteredRoute } from "../http/route.js";
+
+export const API_VERSION = "1.0.0";
+
+/** Hono's :param (and :param{pattern}) to OpenAPI's {param}. */
+export function openApiPath(path: string): string {
+  return path.replace(/:([A-Za-z_]+)(\{[^}]*\})?/g, "{$1}");
+}
+
+const ERROR_SCHEMA = {
+  type: "object",
+  required: ["error"],
+  properties: {
+    error: {
+      type: "object",
+      required: ["code", "message"],
+      properties: {
+        code: { type: "string", enum: Object.keys(ERRORS) },
+        message: { type: "string" },
+        field: { type: "string", description: "the request field at fault, when one can be named" },
+        details: { type: "object", description: "figures the caller may act on (e.g. ticket-age skew)" },
+      },
+    },
+  },
+};
+
+function errorResponses(codes: readonly ErrorCode[]): Record<string, unknown> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) {
+    const status = ERRORS[code].status;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [status, list] of [...byStatus].sort((a, b) => a[0] - b[0])) {
+    out[String(status)] = {
+      description: list.map((c) => `\`${c}\`: ${ERRORS[c].meaning}`).join("; "),
+      content: { "application/json": { schema: { $ref: "#/components/schemas/Error" }, "x-error-codes": list } },
+    };
+  }
+  return out;
+}
+
+function operation(route: RegisteredRoute): Record<string, unknown> {
+  const scopes = route.scope === undefined ? [] : typeof route.scope === "string" ? [route.scope] : [...route.scope];
+  const op: Record<string, unknown> = {
+    operationId: `${route.method}${route.path.replace(/[^A-Za-z0-9]+(.)?/g, (_, ch: string | undefined) => (ch ? ch.toUpperCase() : ""))}`,
+    summary: route.summary,
+    ...(route.description && { description: route.description }),
+    security: scopes.length ? [{ bearer: [] }] : [],
+    ...(scopes.length && { "x-scopes": scopes }),
+  };
+  const parameters: unknown[] = Object.entries(route.params ?? {}).map(([name, schema]) => ({ name, in: "path", required: true, schema }));
+  const query = route.query?.jsonSchema() as { properties?: Record<string, unknown>; required?: string[] } | undefined;
+  for (const [name, schema] of Object.entries(query?.properties ?? {})) {
+    parameters.push({ name, in: "query", required: query?.required?.includes(name) ?? false, schema });
+  }
+  if (parameters.length) op.parameters = parameters;
+  if (route.body) {
+    op.requestBody = { required: !route.bodyOptional, content: { "application/json": { schema: route.body.jsonSchema() } } };
+  }
+  const responses: Record<string, unknown> = {};
+  for (const [status, r] of Object.entries(route.responses)) {
+    responses[status] = {
+      description: r.description,
+      ...(r.schema && { content: { [r.contentType ?? "application/json"]: { schema: r.schema } } }),
+    };
+  }
+  op.responses = { ...responses, ...errorResponses(route.allErrors) };
+  return op;
+}
+
+export function openApiDocument(routes: readonly RegisteredRoute[]): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    const path = openApiPath(route.path);
+    paths[path] ??= {};
+    paths[path]![route.method] = operation(route);
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Edge session resumption",
+      version: API_VERSION,
+      description:
+        "Seals and opens TLS session tickets on a fleet-wide rotating key ring, and stores sessions by id (OpenSSL's external session cache). JSON in and out; binary fields base64url without padding; session ids lowercase hex. Each token acts in one context with a set of scopes.",
+    },
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "A token from API_TOKENS; its scopes are listed per operation as x-scopes." } },
+      schemas: { Error: ERROR_SCHEMA },
+    },
+  };
+}
