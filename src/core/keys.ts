@@ -55,16 +55,6 @@ export function deriveAesGcmKey(base: CryptoKey, label: string, context: string)
   );
 }
 
-export function deriveAesKwKey(base: CryptoKey, label: string, context = ""): Promise<CryptoKey> {
-  return crypto.subtle.deriveKey(
-    { name: "HKDF", hash: "SHA-256", salt: EMPTY_SALT, info: hkdfInfo(label, context) },
-    base,
-    { name: "AES-KW", length: 256 },
-    false,
-    ["wrapKey", "unwrapKey"],
-  );
-}
-
 export async function deriveBytes(base: CryptoKey, label: string, context: string, length: number): Promise<Bytes> {
   const bits = await crypto.subtle.deriveBits(
     { name: "HKDF", hash: "SHA-256", salt: EMPTY_SALT, info: hkdfInfo(label, context) },

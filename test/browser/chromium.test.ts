@@ -7,16 +7,15 @@
  * Chromium is required: CI installs it, and a missing binary fails this test
  * rather than skipping it.
  */
-import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
+import { launchChromium } from "./launch.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CheckResult } from "./runner.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const RUNNER = fileURLToPath(new URL("./runner.ts", import.meta.url));
 
 const PAGE = `<!doctype html>
@@ -39,9 +38,6 @@ beforeAll(async () => {
 }, 60_000);
 
 async function setUp(): Promise<void> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: install it (apt-get install chromium) or set CHROMIUM_PATH. This test does not skip.`);
-  }
   const built = await esbuild.build({
     entryPoints: [RUNNER],
     bundle: true,
@@ -71,20 +67,7 @@ async function setUp(): Promise<void> {
   });
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox",
-      "--headless",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-    timeout: 30_000,
-  });
+  browser = await launchChromium();
 }
 
 afterAll(async () => {

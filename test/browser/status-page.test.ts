@@ -4,13 +4,13 @@
  * token typed in, and the SVG timeline checked against GET /v1/keys. A
  * screenshot goes to test-results/status-page.png. Runs in the node project.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "./launch.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startService, type Service } from "../e2e/service.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const RESULTS = fileURLToPath(new URL("../../test-results/", import.meta.url));
 const SCREENSHOT = `${RESULTS}status-page.png`;
 
@@ -24,9 +24,6 @@ let setupError: unknown;
 
 beforeAll(async () => {
   try {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: install it (apt-get install chromium) or set CHROMIUM_PATH. This test does not skip.`);
-    }
     server = await startService({
       grants: {
         page: { scopes: ["keys", "admin"] },
@@ -35,20 +32,7 @@ beforeAll(async () => {
       },
     });
     [PAGE_TOKEN, KEYS_ONLY, DRIVER] = [server.tokens.page!, server.tokens.keysOnly!, server.tokens.driver!];
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--no-sandbox",
-        "--headless",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-      timeout: 30_000,
-    });
+    browser = await launchChromium();
   } catch (e) {
     setupError = e;
   }
