@@ -268,6 +268,10 @@ const configCache = new Map<string, Config>();
  * once, and again only if they change (a new deployment of secrets).
  */
 export function loadConfig(env: SettingsEnv): Config {
+  // The runtime hands every request of an isolate the same env object: the
+  // common case is one WeakMap lookup, not a fingerprint of every setting.
+  const known = configByEnv.get(env);
+  if (known) return known;
   const fingerprint = JSON.stringify([env.MASTER_KEY, env.API_TOKENS, env.CONTEXTS, env.KEY_RING_SETTINGS, env.REPLAY_GUARD_SHARDS]);
   let config = configCache.get(fingerprint);
   if (!config) {
@@ -275,5 +279,8 @@ export function loadConfig(env: SettingsEnv): Config {
     if (configCache.size > 8) configCache.clear();
     configCache.set(fingerprint, config);
   }
+  configByEnv.set(env, config);
   return config;
 }
+
+const configByEnv = new WeakMap<SettingsEnv, Config>();

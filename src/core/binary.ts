@@ -7,18 +7,32 @@
 import type { Bytes } from "./encoding.js";
 import { ResumptionError, type CoreErrorCode } from "./errors.js";
 
+/** Shared by scratch writers; grows when a larger encoding needs it. */
+let scratchBuffer = new Uint8Array(1024);
+
 export class ByteWriter {
   private buf: Bytes;
   private pos = 0;
 
-  constructor(capacity = 256) {
-    this.buf = new Uint8Array(capacity);
+  constructor(capacity = 256, buffer?: Bytes) {
+    this.buf = buffer ?? new Uint8Array(capacity);
+  }
+
+  /**
+   * A writer over one shared buffer: no allocation per encoding. Its result
+   * is valid only until the next scratch writer starts, so callers copy it
+   * (finishCopy) or hand it to something that copies at once (WebCrypto
+   * copies its input before encrypt() returns). Synchronous use only.
+   */
+  static scratch(): ByteWriter {
+    return new ByteWriter(0, scratchBuffer);
   }
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
     next.set(this.buf.subarray(0, this.pos));
+    if (this.buf === scratchBuffer) scratchBuffer = next;
     this.buf = next;
   }
 
@@ -72,6 +86,11 @@ export class ByteWriter {
 
   finish(): Bytes {
     return this.buf.subarray(0, this.pos);
+  }
+
+  /** The bytes written, as a copy of their own. */
+  finishCopy(): Bytes {
+    return this.buf.slice(0, this.pos);
   }
 }
 
@@ -143,6 +162,14 @@ export class ByteReader {
   bytes(n: number, what: string): Bytes {
     this.need(n, what);
     const out = this.buf.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  /** The next n bytes as a view into the buffer (no copy): for data the caller only reads. */
+  view(n: number, what: string): Bytes {
+    this.need(n, what);
+    const out = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }

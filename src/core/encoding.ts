@@ -11,20 +11,29 @@ const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
 const B64URL_VALUE = new Int16Array(128).fill(-1);
 for (let i = 0; i < B64URL.length; i++) B64URL_VALUE[B64URL.charCodeAt(i)] = i;
 
+const B64URL_CODES = Uint8Array.from(B64URL, (c) => c.charCodeAt(0));
+
 export function encodeBase64url(bytes: Bytes): string {
-  let out = "";
+  // Characters are written as bytes and decoded once: far cheaper than
+  // growing a string four characters at a time.
   const n = bytes.length;
+  const out = new Uint8Array(Math.ceil((n * 4) / 3));
+  let o = 0;
   let i = 0;
   for (; i + 2 < n; i += 3) {
     const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += B64URL[v >> 18]! + B64URL[(v >> 12) & 63]! + B64URL[(v >> 6) & 63]! + B64URL[v & 63]!;
+    out[o++] = B64URL_CODES[v >> 18]!;
+    out[o++] = B64URL_CODES[(v >> 12) & 63]!;
+    out[o++] = B64URL_CODES[(v >> 6) & 63]!;
+    out[o++] = B64URL_CODES[v & 63]!;
   }
   if (i < n) {
     const v = (bytes[i]! << 16) | ((i + 1 < n ? bytes[i + 1]! : 0) << 8);
-    out += B64URL[v >> 18]! + B64URL[(v >> 12) & 63]!;
-    if (i + 1 < n) out += B64URL[(v >> 6) & 63]!;
+    out[o++] = B64URL_CODES[v >> 18]!;
+    out[o++] = B64URL_CODES[(v >> 12) & 63]!;
+    if (i + 1 < n) out[o++] = B64URL_CODES[(v >> 6) & 63]!;
   }
-  return out;
+  return asciiDecoder.decode(out.subarray(0, o));
 }
 
 /**
@@ -65,12 +74,15 @@ function value(text: string, i: number): number {
   return c < 128 ? B64URL_VALUE[c]! : -1;
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const HEX_CODES = Uint8Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
 
 export function encodeHex(bytes: Bytes): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]!]!;
-  return out;
+  const out = new Uint8Array(bytes.length * 2);
+  for (let i = 0; i < bytes.length; i++) {
+    out[2 * i] = HEX_CODES[bytes[i]! >> 4]!;
+    out[2 * i + 1] = HEX_CODES[bytes[i]! & 15]!;
+  }
+  return asciiDecoder.decode(out);
 }
 
 /** Decodes lowercase hex of even length; undefined for anything else. */
@@ -106,6 +118,26 @@ export function timingSafeEqual(a: Bytes, b: Bytes): boolean {
   return diff === 0;
 }
 
+/**
+ * Short ASCII text to bytes and back without TextEncoder/TextDecoder
+ * (whose per-call cost dominates for a host name); undefined when the text or
+ * bytes are not all printable ASCII, so callers fall back or refuse.
+ */
+export function asciiBytes(text: string): Bytes | undefined {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return undefined;
+    out[i] = c;
+  }
+  return out;
+}
+
+export function asciiText(bytes: Bytes): string | undefined {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! < 0x21 || bytes[i]! > 0x7e) return undefined;
+  return asciiDecoder.decode(bytes);
+}
+
 export const utf8 = {
   encode: (s: string): Bytes => textEncoder.encode(s),
   decode: (b: Bytes): string => textDecoder.decode(b),
@@ -113,3 +145,5 @@ export const utf8 = {
 const textEncoder = new TextEncoder();
 // fatal: invalid UTF-8 inside a session is a corrupt record, not a string to guess at.
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
+// For bytes known to be ASCII (base64url, hex): decoding them once is cheap.
+const asciiDecoder = new TextDecoder("utf-8");

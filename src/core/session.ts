@@ -7,7 +7,7 @@
  * only "base64url <-> bytes", never a rename.
  */
 import { ByteReader, ByteWriter } from "./binary.js";
-import { decodeBase64url, encodeBase64url, utf8, type Bytes } from "./encoding.js";
+import { asciiBytes, asciiText, decodeBase64url, encodeBase64url, type Bytes } from "./encoding.js";
 import { ResumptionError, type FieldIssue } from "./errors.js";
 
 export const TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
@@ -81,16 +81,42 @@ const JSON_FIELDS = new Set<string>([
   "max_early_data", "created_at", "timeout", "opaque",
 ]);
 
-const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 
-/** True for a DNS host name as SNI carries it (RFC 6066 3: no IP literal, no trailing dot). */
+/**
+ * A lowercase DNS host name: dot-separated LDH labels of 1 to 63 characters,
+ * no hyphen at either end of a label, 253 characters at most, and not digits
+ * and dots only (an IPv4 literal, which SNI never carries). One pass, no
+ * regex: it runs on every ticket opened.
+ */
+export function isLowerHostName(name: string): boolean {
+  const n = name.length;
+  if (n === 0 || n > SESSION_LIMITS.maxServerName) return false;
+  let label = 0;
+  let letters = false;
+  let prev = 0x2e; // as if after a dot
+  for (let i = 0; i < n; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 0x2e) {
+      if (label === 0 || prev === 0x2d) return false;
+      label = 0;
+    } else {
+      const digit = c >= 0x30 && c <= 0x39;
+      const letter = c >= 0x61 && c <= 0x7a;
+      if (!digit && !letter && c !== 0x2d) return false;
+      if (c === 0x2d && label === 0) return false;
+      if (++label > 63) return false;
+      if (!digit) letters = true;
+    }
+    prev = c;
+  }
+  return label > 0 && prev !== 0x2d && letters;
+}
+
+/** True for a DNS host name as SNI carries it (RFC 6066 3: no IP literal, no trailing dot), in any case. */
 export function isHostName(name: string): boolean {
-  if (name.length === 0 || name.length > SESSION_LIMITS.maxServerName) return false;
   // ASCII before lowercasing: toLowerCase maps some non-ASCII letters (U+212A KELVIN SIGN) to ASCII ones.
-  if (!/^[\x21-\x7e]+$/.test(name)) return false;
-  const labels = name.toLowerCase().split(".");
-  if (labels.every((l) => /^[0-9]+$/.test(l))) return false; // an IPv4 literal
-  return labels.every((l) => DNS_LABEL.test(l));
+  return PRINTABLE_ASCII.test(name) && isLowerHostName(name.toLowerCase());
 }
 
 const isUint = (v: unknown, max: number): v is number =>
@@ -210,8 +236,9 @@ export function parseSession(
 
 /** The rules that tie fields together; shared by the JSON parser and the binary decoder. */
 function checkSessionRules(s: Session, path: string): FieldIssue[] {
-  const issues: FieldIssue[] = [];
-  const bad = (field: string, message: string) => issues.push({ field: `${path}.${field}`, message });
+  // Allocated only when something is wrong: this runs on every ticket opened.
+  let issues: FieldIssue[] | undefined;
+  const bad = (field: string, message: string) => (issues ??= []).push({ field: `${path}.${field}`, message });
   if (!s.master_secret && !s.opaque) bad("master_secret", "a session needs master_secret or opaque");
   if (s.master_secret) {
     if (s.version === undefined) bad("version", "is required with master_secret");
@@ -232,8 +259,10 @@ function checkSessionRules(s: Session, path: string): FieldIssue[] {
   if (!s.master_secret && (s.version === undefined) !== (s.cipher_suite === undefined)) {
     bad(s.version === undefined ? "version" : "cipher_suite", "version and cipher_suite go together");
   }
-  return issues;
+  return issues ?? NO_ISSUES;
 }
+
+const NO_ISSUES: FieldIssue[] = [];
 
 /** The API's JSON for a session. */
 export function sessionToJson(s: Session): SessionJson {
@@ -289,8 +318,9 @@ export function writeSession(w: ByteWriter, s: Session): void {
   w.u16(bits).varint(s.created_at).varint(s.timeout);
   if (s.version !== undefined) w.u8(TLS_VERSIONS.indexOf(s.version) + 1).u16(s.cipher_suite ?? 0);
   if (s.master_secret) w.u8(s.master_secret.length).bytes(s.master_secret);
-  if (s.server_name !== undefined) w.lengthPrefixed(utf8.encode(s.server_name));
-  if (s.alpn !== undefined) w.lengthPrefixed(utf8.encode(s.alpn));
+  // Both are printable ASCII by validation.
+  if (s.server_name !== undefined) w.lengthPrefixed(asciiBytes(s.server_name)!);
+  if (s.alpn !== undefined) w.lengthPrefixed(asciiBytes(s.alpn)!);
   if (s.peer_certificate_chain) {
     w.varint(s.peer_certificate_chain.length);
     for (const cert of s.peer_certificate_chain) w.lengthPrefixed(cert);
@@ -302,9 +332,9 @@ export function writeSession(w: ByteWriter, s: Session): void {
 }
 
 export function encodeSession(s: Session): Bytes {
-  const w = new ByteWriter(128);
+  const w = ByteWriter.scratch();
   writeSession(w, s);
-  return w.finish();
+  return w.finishCopy();
 }
 
 /**
@@ -331,13 +361,13 @@ export function readSession(r: ByteReader): Session {
   }
   if (bits & BIT.masterSecret) s.master_secret = r.bytes(r.u8("master_secret length"), "master_secret");
   if (bits & BIT.serverName) {
-    const name = decodeText(r, "server_name", SESSION_LIMITS.maxServerName);
-    if (!isHostName(name) || name !== name.toLowerCase()) r.fail("server_name is not a lowercase host name");
+    const name = asciiText(r.lengthPrefixed("server_name", SESSION_LIMITS.maxServerName));
+    if (name === undefined || !isLowerHostName(name)) r.fail("server_name is not a lowercase host name");
     s.server_name = name;
   }
   if (bits & BIT.alpn) {
-    const alpn = decodeText(r, "alpn", SESSION_LIMITS.maxAlpn);
-    if (!/^[\x21-\x7e]+$/.test(alpn)) r.fail("alpn is not printable ASCII");
+    const alpn = asciiText(r.lengthPrefixed("alpn", SESSION_LIMITS.maxAlpn));
+    if (alpn === undefined || alpn.length === 0) r.fail("alpn is not printable ASCII");
     s.alpn = alpn;
   }
   if (bits & BIT.peerCertificateChain) {
@@ -377,13 +407,4 @@ export function decodeSession(bytes: Bytes): Session {
   const s = readSession(r);
   r.expectEnd("session");
   return s;
-}
-
-function decodeText(r: ByteReader, what: string, max: number): string {
-  const raw = r.lengthPrefixed(what, max);
-  try {
-    return utf8.decode(raw);
-  } catch {
-    return r.fail(`${what} is not UTF-8`);
-  }
 }

@@ -116,13 +116,13 @@ export async function sealTicket(input: SealInput): Promise<Bytes> {
   if (!Number.isInteger(lifetime) || lifetime < 1 || lifetime > SESSION_LIMITS.maxTimeout) {
     throw new ResumptionError("session_invalid", `lifetime must be 1 to ${SESSION_LIMITS.maxTimeout} seconds`, "lifetime");
   }
-  const nonce = input.nonce ?? crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
-  if (nonce.length !== NONCE_BYTES) throw new ResumptionError("key_invalid", "nonce must be 12 bytes");
+  if (input.nonce && input.nonce.length !== NONCE_BYTES) throw new ResumptionError("key_invalid", "nonce must be 12 bytes");
 
   const lookupLength = withLookupId ? sessionId.length : 0;
   const headerLength = FIXED_HEADER_BYTES + lookupLength + NONCE_BYTES;
 
-  const body = new ByteWriter(160);
+  // The shared scratch buffer: encrypt() copies the plaintext before it returns.
+  const body = ByteWriter.scratch();
   body.u8((input.singleUse ? BODY_SINGLE_USE : 0) | (withLookupId ? 0 : BODY_HAS_SESSION_ID));
   body.varint(issuedAt).varint(lifetime);
   if (!withLookupId) body.u8(sessionId.length).bytes(sessionId);
@@ -140,7 +140,10 @@ export async function sealTicket(input: SealInput): Promise<Bytes> {
   ticket[3] = keyId & 255;
   ticket[4] = lookupLength;
   if (withLookupId) ticket.set(sessionId, FIXED_HEADER_BYTES);
-  ticket.set(nonce, FIXED_HEADER_BYTES + lookupLength);
+  // The nonce is drawn straight into its place in the ticket.
+  const nonce = ticket.subarray(FIXED_HEADER_BYTES + lookupLength, headerLength);
+  if (input.nonce) nonce.set(input.nonce);
+  else crypto.getRandomValues(nonce);
 
   const ciphertext = await crypto.subtle.encrypt(
     { name: "AES-GCM", iv: nonce, additionalData: aad(ticket, headerLength, input.context), tagLength: 128 },
@@ -166,8 +169,9 @@ export function parseTicketHeader(ticket: Bytes): TicketHeader {
   const keyId = r.u24("key id");
   const lookupLength = r.u8("lookup id length");
   if (lookupLength > MAX_LOOKUP_ID_BYTES) r.fail("lookup id longer than 32 bytes");
-  const lookupId = lookupLength > 0 ? r.bytes(lookupLength, "lookup id") : undefined;
-  const nonce = r.bytes(NONCE_BYTES, "nonce");
+  // Views into the ticket, not copies: the header is read on every open.
+  const lookupId = lookupLength > 0 ? r.view(lookupLength, "lookup id") : undefined;
+  const nonce = r.view(NONCE_BYTES, "nonce");
   const headerLength = r.offset;
   // The smallest body is flags, two varints and a minimal session: 8 bytes.
   if (r.remaining < TAG_BYTES + 8) r.fail("ticket too short");
@@ -179,12 +183,16 @@ export async function openTicket(ticket: Bytes, options: OpenOptions, header = p
   const key = options.keys.subkey(header.keyId, options.context);
   if (key === undefined) throw new KeyUnknownError(header.keyId, header.lookupId);
 
-  const plaintext = await decrypt(ticket, header, options.context, await key);
-  if (!plaintext) {
+  // One await on the hot path: the decryption itself (a cached subkey is a
+  // CryptoKey, not a promise, and awaiting it would cost a turn).
+  let plaintext: Bytes;
+  try {
+    plaintext = new Uint8Array(await decrypt(ticket, header, options.context, isPromise(key) ? await key : key));
+  } catch {
     for (const other of options.otherContexts ?? []) {
       if (other === options.context) continue;
       const otherKey = options.keys.subkey(header.keyId, other);
-      if (otherKey && (await decrypt(ticket, header, other, await otherKey))) {
+      if (otherKey && (await decrypt(ticket, header, other, await otherKey).then(() => true, () => false))) {
         throw new ResumptionError("context_mismatch", "the ticket was issued for another context");
       }
     }
@@ -224,15 +232,15 @@ export async function openTicket(ticket: Bytes, options: OpenOptions, header = p
   };
 }
 
-async function decrypt(ticket: Bytes, header: TicketHeader, context: string, key: CryptoKey): Promise<Bytes | undefined> {
-  try {
-    const plain = await crypto.subtle.decrypt(
-      { name: "AES-GCM", iv: header.nonce, additionalData: aad(ticket, header.headerLength, context), tagLength: 128 },
-      key,
-      ticket.subarray(header.headerLength),
-    );
-    return new Uint8Array(plain);
-  } catch {
-    return undefined;
-  }
+/** Rejects when the ticket does not authenticate under (key, context). */
+function decrypt(ticket: Bytes, header: TicketHeader, context: string, key: CryptoKey): Promise<ArrayBuffer> {
+  return crypto.subtle.decrypt(
+    { name: "AES-GCM", iv: header.nonce, additionalData: aad(ticket, header.headerLength, context), tagLength: 128 },
+    key,
+    ticket.subarray(header.headerLength),
+  );
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown }).then === "function";
 }

@@ -19,9 +19,13 @@ export async function readJsonObject(request: Request): Promise<Record<string, u
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new ServiceError("unsupported_media_type", "the body must be application/json");
   }
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES) throw tooLarge();
-  const text = await readLimited(request);
+  const length = request.headers.get("content-length");
+  const declared = length === null ? undefined : Number(length);
+  if (declared !== undefined && declared > MAX_BODY_BYTES) throw tooLarge();
+  // With a declared length within the limit the runtime has framed the body
+  // to that length: read it whole (much cheaper than streaming). Without one
+  // (chunked), stream it and stop at the limit.
+  const text = declared !== undefined && Number.isInteger(declared) ? decodeUtf8(new Uint8Array(await request.arrayBuffer())) : await readLimited(request);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -59,8 +63,17 @@ async function readLimited(request: Request): Promise<string> {
     all.set(c, at);
     at += c.byteLength;
   }
+  return decodeUtf8(all);
+}
+
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+function decodeUtf8(bytes: Uint8Array): string {
+  // A body that says more than it holds is refused by the runtime; one that
+  // holds more than the limit despite its header is refused here too.
+  if (bytes.byteLength > MAX_BODY_BYTES) throw tooLarge();
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(all);
+    return utf8Decoder.decode(bytes);
   } catch {
     throw new ServiceError("invalid_json", "the body is not valid UTF-8");
   }

@@ -517,3 +517,25 @@ describe("TicketKeyCache", () => {
     expect(ring.has(5)).toBe(false);
   });
 });
+
+describe("concurrent seals", () => {
+  it("each open to their own session: the shared scratch buffer is copied before encrypt returns", async () => {
+    const keys = new TicketKeyCache();
+    keys.add(7, new Uint8Array(32).fill(7));
+    const key = await keys.subkey(7, "ctx")!;
+    const sessions = Array.from({ length: 64 }, (_, i) => ({
+      ...parseSession({ opaque: encodeBase64url(new Uint8Array(16 + i).fill(i)), server_name: `host-${i}.example` }, { now: 1_800_000_000, timeout: 60 }),
+    }));
+    const tickets = await Promise.all(
+      sessions.map((session, i) =>
+        sealTicket({ session, sessionId: new Uint8Array([i + 1]), withLookupId: false, issuedAt: 1_800_000_000, lifetime: 60, singleUse: false, context: "ctx", keyId: 7, key }),
+      ),
+    );
+    const opened = await Promise.all(tickets.map((t) => openTicket(t, { context: "ctx", now: 1_800_000_001, keys })));
+    opened.forEach((o, i) => {
+      expect(o.sessionId).toEqual(new Uint8Array([i + 1]));
+      expect(o.session.server_name).toBe(`host-${i}.example`);
+      expect(o.session.opaque).toEqual(new Uint8Array(16 + i).fill(i));
+    });
+  });
+});
