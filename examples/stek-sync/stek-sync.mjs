@@ -18,6 +18,8 @@
 //     --dir /etc/nginx/esr --reload "nginx -s reload"
 //
 // --once: one poll, then exit (0: files current, 1: the fetch failed); prints the export summary.
+// From cron, `esr export` (README.md#cli) is that one poll, with the same
+// files and .revision, and exits 0 only when the files changed: `&& nginx -s reload`.
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

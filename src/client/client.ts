@@ -17,6 +17,7 @@ import type {
   ClientSession,
   ClientSessionInfo,
   FlushResult,
+  Health,
   KeyRingState,
   OpenedTicket,
   OpenTicketOptions,
@@ -38,7 +39,7 @@ export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 export interface ClientOptions {
   /** The service's origin, e.g. "https://resumption.example.com" or "http://127.0.0.1:8787". */
   baseUrl: string | URL;
-  /** A bearer token (its context and scopes decide what the calls may do). */
+  /** A bearer token (its context and scopes decide what the calls may do); "" sends none (enough for health()). */
   token: string;
   /** Milliseconds a call may take in all, retries and body included (default 100). */
   timeout?: number;
@@ -139,6 +140,11 @@ export class ResumptionClient {
   openTicket(ticket: string | Uint8Array, extra: OpenTicketOptions = {}, options?: CallOptions): Promise<Result<OpenedTicket>> {
     const text = typeof ticket === "string" ? ticket : toBase64url(ticket);
     return this.call({ method: "POST", path: "/v1/tickets/open", body: { ticket: text, ...extra }, idempotent: false, read: json<OpenedTicket> }, options);
+  }
+
+  /** GET /healthz: liveness; needs no token. */
+  health(options?: CallOptions): Promise<Result<Health>> {
+    return this.call({ method: "GET", path: "/healthz", idempotent: true, read: json<Health> }, options);
   }
 
   // Keys
@@ -259,7 +265,7 @@ export class ResumptionClient {
     const callerSignal = options.signal;
     const onAbort = () => controller.abort();
     callerSignal?.addEventListener("abort", onAbort, { once: true });
-    const headers: Record<string, string> = { ...this.headers, accept: "application/json", authorization: `Bearer ${this.token}` };
+    const headers: Record<string, string> = { ...this.headers, accept: "application/json", ...(this.token !== "" && { authorization: `Bearer ${this.token}` }) };
     let body: string | undefined;
     if (spec.body !== undefined) {
       body = JSON.stringify(spec.body);

@@ -53,6 +53,11 @@ export interface OpenedTicket {
   source: "ticket" | "store";
 }
 
+/** GET /healthz. */
+export interface Health {
+  status: "ok";
+}
+
 // Keys
 
 export interface KeyInfo {
