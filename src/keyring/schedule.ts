@@ -128,7 +128,11 @@ export function planRotation(keys: readonly KeyTimes[], now: number, s: Schedule
   if (revoke) {
     for (const k of keys) if (k.id !== successor.id) plan.destroy.push(k.id);
   } else {
-    plan.update.push({ ...current, deactivates_at: at, expires_at: at + s.max_ticket_lifetime });
+    // The old key stops encrypting at `at`, but keeps its expiry: a location
+    // whose copy of the ring predates this rotation keeps sealing with it
+    // until it refreshes (at most cache_ttl), and those tickets must open
+    // until their own expiry. Shortening the expiry would break them.
+    plan.update.push({ ...current, deactivates_at: at });
   }
   // Keys lined up after the successor are dropped: their windows would
   // overlap the promoted key's. They never encrypted anything.

@@ -175,3 +175,24 @@ describe("the key ring", () => {
     expect(results).toHaveLength(20);
   });
 });
+
+describe("a forced rotation seen late", () => {
+  it("keeps tickets that a location with an older copy of the ring sealed under the retired key", async () => {
+    const paris = location();
+    const berlin = location();
+    const [first] = (await keysOf(paris)).keys;
+    await keysOf(berlin);
+    // Paris rotates; Berlin's copy predates it (its refresh runs in the background, after this seal), so it seals with the old key.
+    paris.now = T0 + 600;
+    expect((await paris.json("POST", "/v1/keys/rotate", { token: "alpha-all" })).status).toBe(200);
+    berlin.now = T0 + 610;
+    const late = await seal(berlin);
+    expect(late.body.key_id).toBe(first!.id);
+    // The ticket opens until its own expiry, anywhere.
+    const lastSecond = location(late.body.expires_at - 1);
+    const res = await open(lastSecond, late.body.ticket);
+    expect([res.status, res.body.renew]).toEqual([200, true]);
+    const after = location(late.body.expires_at);
+    expect((await open(after, late.body.ticket)).body.error.code).toBe("ticket_expired");
+  });
+});
