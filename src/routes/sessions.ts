@@ -14,7 +14,7 @@
 import { Hono } from "hono";
 import { encodeHex, parseSession, ResumptionError, SESSION_LIMITS, sessionToJson } from "../core/index.js";
 import type { ContextSettings } from "../config.js";
-import { deferTo, type AppContext, type AppEnv } from "../http/context.js";
+import type { AppContext, AppEnv } from "../http/context.js";
 import { ServiceError } from "../http/errors.js";
 import { apiRoutes, type RouteSpec } from "../http/route.js";
 import { integer, object, optional, passthrough, type Infer } from "../http/schema.js";
@@ -238,11 +238,15 @@ define(
     if (!record) throw notFound("server");
     const useId = `s:${caller.context}:${id}:${encodeHex(record.digest)}:${record.createdAt}`;
     if (!(await services.replayGuard.consume(useId, record.expiresAt, now))) throw notFound("server");
-    await store.remove("server", id, now).catch((err: unknown) => {
+    await store.remove("server", id, now).catch(async (err: unknown) => {
       // Taken all the same: the guard has decided. A delete refused by KV's
-      // one-write-a-second limit is retried once the second has passed.
+      // one-write-a-second limit (a take in the second of the store) is
+      // retried once the second has passed, before answering: deferred past
+      // the answer, it would be lost with the isolate, and the taken session
+      // would read as stored (GET, HEAD, a PUT of it) until it expired.
       if (!(err instanceof ServiceError && err.code === "write_rate_limited")) throw err;
-      deferTo(c)(new Promise((resolve) => setTimeout(resolve, 1100)).then(() => store.remove("server", id, now + 1)).catch(() => {}));
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await store.remove("server", id, now + 1);
     });
     return c.json({ session: sessionToJson(record.session), session_id: id, ...times(record) });
   },
