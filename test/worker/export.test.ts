@@ -213,7 +213,8 @@ describe("GET /v1/keys/export", () => {
       [expect.any(Number), "decrypt"],
       [k1!.id, "decrypt"],
     ]);
-    expect(after.keys[2]!.expires_at).toBe(T0 + 600 + 7200);
+    // It stops encrypting now but keeps its original expiry (docs/key-rotation.md).
+    expect(after.keys[2]!.expires_at).toBe(k1!.expires_at);
 
     loc.now = T0 + 700;
     const revoked = await loc.json("POST", "/v1/keys/rotate", { token: "alpha-admin", body: { revoke: true } });
