@@ -32,6 +32,8 @@ export interface SealingKey {
 
 const UNKNOWN_ID_REFRESH_INTERVAL = 1;
 
+const NO_KEYS: TicketKeySource = { subkey: () => undefined };
+
 export class KeyRingReader {
   private snapshot: Snapshot | undefined;
   private readonly cache = new TicketKeyCache();
@@ -148,15 +150,13 @@ export class KeyRingReader {
     return times && keyState(times, now) !== "destroyed" ? times : undefined;
   }
 
-  /** A TicketKeySource for opening at `now`: keys past their expiry are unknown, whatever the copy says. */
-  openingSource(now: number): TicketKeySource {
-    return {
-      subkey: (keyId, context) => {
-        const times = this.snapshot?.keys.get(keyId);
-        if (!times || keyState(times, now) === "destroyed") return undefined;
-        return this.cache.subkey(keyId, context);
-      },
-    };
+  /**
+   * The keys to open a ticket with, once decryptingKey has judged its key id:
+   * this isolate's key cache when the key may decrypt now, none otherwise.
+   * The judgement is made once per open, and no object is made per request.
+   */
+  openingKeys(times: KeyTimes | undefined): TicketKeySource {
+    return times ? this.cache : NO_KEYS;
   }
 
   /**

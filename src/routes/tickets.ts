@@ -164,7 +164,7 @@ apiRoutes.define(
     try {
       opened = await openTicket(
         bytes,
-        { context: caller.context, now, keys: services.keyRing.openingSource(now), otherContexts: services.config.contextNames },
+        { context: caller.context, now, keys: services.keyRing.openingKeys(times), otherContexts: services.config.contextNames },
         header,
       );
     } catch (err) {

@@ -4,7 +4,7 @@
  * into Chromium, and driven through globalThis.__runCoreChecks(). Not a
  * vitest file: it runs in the page and reports plain results.
  */
-import vectors from "../vectors/ticket-v1.json";
+import { hex, keysFor, sealVector, vectors, type InvalidVector, type ValidVector } from "../vectors/vectors.js";
 import {
   decodeBase64url,
   decodeHex,
@@ -27,15 +27,10 @@ export interface CheckResult {
 }
 
 // The JSON's inferred type is a union of both kinds of case; read it loosely.
-type Vector = Record<string, any>;
+type Vector = (ValidVector | InvalidVector) & Record<string, any>;
 
-const all = vectors as unknown as Vector[];
+const all = vectors as Vector[];
 
-const hex = (text: string) => {
-  const b = decodeHex(text);
-  if (!b) throw new Error("bad hex in vector");
-  return b;
-};
 
 /** Key order independent comparison of two JSON values. */
 function sameJson(a: unknown, b: unknown): boolean {
@@ -48,29 +43,12 @@ function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(canon(a)) === JSON.stringify(canon(b));
 }
 
-async function keysFor(v: Vector) {
-  const keys = new TicketKeyCache();
-  keys.add(v.key_id, hex(v.key_material));
-  return keys;
-}
 
 async function validVector(v: Vector): Promise<string | undefined> {
-  const keys = await keysFor(v);
-  const key = await keys.subkey(v.key_id, v.context)!;
+  const { keys, key } = await keysFor(v);
   const session = parseSession(v.session, v.session_defaults);
   if (encodeHex(encodeSession(session)) !== v.expected.session_bytes) return "session bytes differ";
-  const ticket = await sealTicket({
-    session,
-    sessionId: hex(v.session_id),
-    withLookupId: v.with_lookup_id,
-    issuedAt: v.issued_at,
-    lifetime: v.lifetime,
-    singleUse: v.single_use,
-    context: v.context,
-    keyId: v.key_id,
-    key,
-    nonce: hex(v.nonce),
-  });
+  const ticket = await sealVector(v as ValidVector, key);
   if (encodeHex(ticket) !== v.expected.ticket) return `sealed ticket differs: ${encodeHex(ticket)}`;
   if (encodeBase64url(ticket) !== v.expected.ticket_base64url) return "base64url differs";
   const opened = await openTicket(decodeBase64url(v.expected.ticket_base64url)!, { context: v.context, now: v.open_at, keys });
@@ -83,7 +61,7 @@ async function validVector(v: Vector): Promise<string | undefined> {
 }
 
 async function invalidVector(v: Vector): Promise<string | undefined> {
-  const keys = await keysFor(v);
+  const { keys } = await keysFor(v);
   try {
     await openTicket(hex(v.ticket), { context: v.context, now: v.open_at, keys, ...(v.other_contexts ? { otherContexts: v.other_contexts } : {}) });
     return "opened";

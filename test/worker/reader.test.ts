@@ -26,7 +26,8 @@ describe("KeyRingReader", () => {
     let ring = await ringWith(42, first);
     const reader = new KeyRingReader(async () => ring, deriveKek(MASTER), 30);
     await reader.refresh(10);
-    const open = (t: Uint8Array<ArrayBuffer>) => openTicket(t, { context: "c", now: 10, keys: reader.openingSource(10) });
+    const open = async (t: Uint8Array<ArrayBuffer>) =>
+      openTicket(t, { context: "c", now: 10, keys: reader.openingKeys(await reader.decryptingKey(42, 10)) });
     await expect(open(await sealUnder(42, first))).resolves.toMatchObject({ keyId: 42 });
 
     ring = await ringWith(42, second);
