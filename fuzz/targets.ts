@@ -1,5 +1,5 @@
 /**
- * Fuzz targets for the core's codecs. Each target turns a seeded PRNG into
+ * Fuzz targets for the core's codecs and the JWE ticket format. Each target turns a seeded PRNG into
  * one hostile input, runs the codec on it, and classifies the outcome: a
  * typed ResumptionError or a correct result is fine; any other exception is
  * a finding. Web APIs only, so the same targets run in Node and workerd.
@@ -13,10 +13,13 @@ import {
   openTicket,
   parseSession,
   sealTicket,
+  sessionToJson,
   TicketKeyCache,
   type Bytes,
   type Session,
 } from "../src/core/index.js";
+import { ServiceError } from "../src/http/errors.js";
+import { openJweTicket, sealJweTicket } from "../src/tickets/jwe.js";
 
 /** sfc32 (Chris Doty-Humphrey's small fast counter): seedable, reproducible, good statistics; not for secrets. */
 export class Prng {
@@ -69,6 +72,8 @@ export interface FuzzFixture {
   tickets: Bytes[];
   /** Valid encoded sessions. */
   sessions: Bytes[];
+  /** The same sessions as compact JWE tickets. */
+  jwes: string[];
 }
 
 const BASE_SESSIONS: Session[] = [
@@ -88,7 +93,11 @@ export async function makeFixture(): Promise<FuzzFixture> {
       await sealTicket({ session, sessionId: new Uint8Array(1 + (i * 9) % 32).fill(i), withLookupId: i % 2 === 0, issuedAt: 1_800_000_000, lifetime: 7200, singleUse: i === 1, context: CONTEXT, keyId: KEY_ID, key }),
     );
   }
-  return { keys, tickets, sessions: BASE_SESSIONS.map(encodeSession) };
+  const jwes: string[] = [];
+  for (const [i, session] of BASE_SESSIONS.entries()) {
+    jwes.push(await sealJweTicket({ session, sessionId: new Uint8Array(1 + (i * 9) % 32).fill(i), withLookupId: i % 2 === 0, issuedAt: 1_800_000_000, lifetime: 7200, singleUse: i === 1, context: CONTEXT, keyId: KEY_ID, key }));
+  }
+  return { keys, tickets, sessions: BASE_SESSIONS.map(encodeSession), jwes };
 }
 
 /** One mutation of a valid input: bit flips, truncation, extension, splices, header and length-field attacks. */
@@ -135,7 +144,8 @@ export function mutate(rng: Prng, seed: Bytes): Bytes {
 }
 
 function classify(target: string, input: Bytes | string, e: unknown): Outcome {
-  if (isResumptionError(e)) return "typed_error";
+  // The core's typed errors, and the service's for request faults (a JWE asking for other crypto).
+  if (isResumptionError(e) || (e instanceof ServiceError && e.status < 500)) return "typed_error";
   throw Object.assign(new Error("finding"), {
     finding: { target, input: typeof input === "string" ? input : toHex(input), error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) } satisfies Finding,
   });
@@ -161,6 +171,20 @@ export const TARGETS = {
     } catch (e) {
       if (intact) return classify("ticket", input, new Error(`a valid ticket failed to open: ${(e as Error).message}`));
       return classify("ticket", input, e);
+    }
+  },
+  /** Mutated compact JWE tickets: characters, segments, and protected headers rewritten with hostile members. */
+  async jwe(rng: Prng, fx: FuzzFixture): Promise<Outcome> {
+    const pick = rng.int(fx.jwes.length);
+    const intact = rng.int(16) === 0;
+    const input = intact ? fx.jwes[pick]! : mutateJwe(rng, fx.jwes[pick]!);
+    try {
+      const opened = await openJweTicket(input, { context: CONTEXT, now: 1_800_000_001, keys: fx.keys });
+      if (JSON.stringify(sessionToJson(opened.session)) !== JSON.stringify(sessionToJson(BASE_SESSIONS[pick]!))) throw new Error("opened a different session than was sealed");
+      return "ok";
+    } catch (e) {
+      if (intact) return classify("jwe", input, new Error(`a valid JWE ticket failed to open: ${(e as Error).message}`));
+      return classify("jwe", input, e);
     }
   },
   /** Mutated encoded sessions straight into the decoder (what a ticket body holds after decryption). */
@@ -200,6 +224,51 @@ export const TARGETS = {
     return "ok";
   },
 } satisfies Record<string, (rng: Prng, fx: FuzzFixture) => Promise<Outcome>>;
+
+const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const HEADER_MEMBERS = ["alg", "enc", "kid", "ctx", "iat", "exp", "sid", "zip", "crit", "p2c", "p2s", "epk", "jku", "__proto__"];
+const HEADER_VALUES = ["dir", "A256GCM", "A128GCM", "PBES2-HS512+A256KW", "none", "RSA-OAEP", "DEF", "43981", "fuzz", 1_800_000_000, 1_800_007_200, 2 ** 31, -1, null, [], {}];
+
+function b64urlText(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let bin = "";
+  for (const x of bytes) bin += String.fromCharCode(x);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** One mutation of a compact JWE: a character, a segment, or its protected header. */
+function mutateJwe(rng: Prng, jwe: string): string {
+  const parts = jwe.split(".");
+  switch (rng.int(6)) {
+    case 0: { // one character changed, anywhere (dots included)
+      const i = rng.int(jwe.length);
+      return jwe.slice(0, i) + (rng.int(8) === 0 ? "." : B64URL[rng.int(64)]) + jwe.slice(i + 1);
+    }
+    case 1: // truncation
+      return jwe.slice(0, rng.int(jwe.length));
+    case 2: { // a segment emptied, swapped, duplicated or dropped
+      const i = rng.int(5);
+      const j = rng.int(5);
+      const op = rng.int(4);
+      if (op === 0) parts[i] = "";
+      else if (op === 1) [parts[i], parts[j]] = [parts[j]!, parts[i]!];
+      else if (op === 2) parts.splice(i, 0, parts[j]!);
+      else parts.splice(i, 1);
+      return parts.join(".");
+    }
+    case 3: { // the protected header with one member set to a hostile value
+      const header = JSON.parse(atob(parts[0]!.replace(/-/g, "+").replace(/_/g, "/"))) as Record<string, unknown>;
+      header[rng.pick(HEADER_MEMBERS)] = rng.int(2) === 0 ? rng.pick(HEADER_VALUES) : randomJson(rng, 2);
+      parts[0] = b64urlText(JSON.stringify(header));
+      return parts.join(".");
+    }
+    case 4: // a protected header that is any JSON at all
+      parts[0] = b64urlText(JSON.stringify(randomJson(rng, 3)) ?? "");
+      return parts.join(".");
+    default: // random base64url segments
+      return Array.from({ length: 3 + rng.int(4) }, () => Array.from({ length: rng.int(40) }, () => B64URL[rng.int(64)]).join("")).join(".");
+  }
+}
 
 const VALID_JSON_SESSIONS: Record<string, unknown>[] = [
   { version: "TLSv1.2", cipher_suite: 49195, master_secret: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v", server_name: "resume.example-a.com" },

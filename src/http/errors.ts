@@ -24,8 +24,9 @@ export const ERRORS = {
   cache_disabled: { status: 409, meaning: "the context's cache_mode has no cache of this kind (off, server-only or client-only)" },
   write_rate_limited: { status: 429, meaning: "this key was written less than a second ago (KV takes one write per second per key); retry after Retry-After" },
   // Tickets that cannot be resumed: for a TLS server, "do a full handshake".
-  ticket_malformed: { status: 422, meaning: "the ticket is not a well-formed v1 ticket" },
+  ticket_malformed: { status: 422, meaning: "the ticket is not a well-formed v1 ticket or JWE ticket (the message says what is wrong)" },
   ticket_unsupported_version: { status: 422, meaning: "the ticket's format version is not supported" },
+  ticket_unsupported_algorithm: { status: 422, meaning: "a JWE ticket asks for other crypto than dir with A256GCM (another alg or enc, zip or crit): refused before any crypto" },
   key_unknown: { status: 422, meaning: "the ticket's key is not (or no longer) in the ring, and no stored session answers for it" },
   ticket_invalid: { status: 422, meaning: "the ticket failed authentication" },
   ticket_expired: { status: 422, meaning: "the ticket's lifetime has ended" },

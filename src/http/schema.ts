@@ -56,6 +56,15 @@ export const boolean = (description?: string): Schema<boolean> => ({
   jsonSchema: () => ({ type: "boolean", ...(description && { description }) }),
 });
 
+/** One of a fixed list of strings. */
+export const oneOf = <T extends string>(values: readonly T[], description?: string): Schema<T> => ({
+  parse(v, path) {
+    if (typeof v !== "string" || !(values as readonly string[]).includes(v)) fail(path, `must be one of ${values.join(", ")}`);
+    return v as T;
+  },
+  jsonSchema: () => ({ type: "string", enum: [...values], ...(description && { description }) }),
+});
+
 /** A value validated elsewhere (e.g. a session, by the core); described by the given JSON Schema. */
 export const passthrough = (schema: JsonSchema): Schema<unknown> => ({
   parse: (v) => v,

@@ -1,10 +1,13 @@
 /**
  * GET /v1/keys: the ring's public state (no key material).
  * POST /v1/keys/rotate: rotate now; {"revoke": true} also destroys every older key.
- * GET /v1/keys/export?format=…: the ring's keys as TLS ticket keys for terminators (docs/proxies.md).
+ * GET /v1/keys/export?format=…: the ring's keys as TLS ticket keys for terminators (docs/proxies.md),
+ * or (format=jwk) the context's ticket subkeys as a JWK Set for JWE tickets.
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../http/context.js";
+import type { Caller } from "../http/auth.js";
+import type { Services } from "../services.js";
 import { apiRoutes } from "../http/route.js";
 import { boolean, object, optional, type Schema } from "../http/schema.js";
 import { keyState, type KeyTimes } from "../keyring/schedule.js";
@@ -21,17 +24,23 @@ import {
   stekContext,
   type StekFormat,
 } from "../keyring/export.js";
+import { renderJwkExport } from "../keyring/jwk.js";
+
+/** Every export format: the terminators' key files, and jwk for JOSE consumers of JWE tickets. */
+export type ExportFormat = StekFormat | "jwk";
+const EXPORT_FORMAT_NAMES: readonly ExportFormat[] = [...STEK_FORMAT_NAMES, "jwk"];
 
 /** GET /v1/keys/export's query: ?format=…[&slots=n]. Unknown parameters are errors, like unknown body fields. */
-export function parseExportQuery(params: URLSearchParams): { format: StekFormat; slots: number | undefined } {
+export function parseExportQuery(params: URLSearchParams): { format: ExportFormat; slots: number | undefined } {
   for (const name of params.keys()) {
     if (name !== "format" && name !== "slots") throw new ServiceError("invalid_request", `${name}: unknown query parameter`, { field: name });
   }
   const format = params.get("format");
-  if (format === null) throw new ServiceError("invalid_request", `format: is required (${STEK_FORMAT_NAMES.join(", ")})`, { field: "format" });
-  if (!isStekFormat(format)) throw new ServiceError("invalid_request", `format: must be one of ${STEK_FORMAT_NAMES.join(", ")}`, { field: "format" });
+  if (format === null) throw new ServiceError("invalid_request", `format: is required (${EXPORT_FORMAT_NAMES.join(", ")})`, { field: "format" });
+  if (format !== "jwk" && !isStekFormat(format)) throw new ServiceError("invalid_request", `format: must be one of ${EXPORT_FORMAT_NAMES.join(", ")}`, { field: "format" });
   const raw = params.get("slots");
   if (raw === null) return { format, slots: undefined };
+  if (format === "jwk") throw new ServiceError("invalid_request", "slots: jwk exports every live key; it takes no slots", { field: "slots" });
   const slots = /^[0-9]{1,2}$/.test(raw) ? Number(raw) : NaN;
   if (!(slots >= 1 && slots <= MAX_STEK_SLOTS)) throw new ServiceError("invalid_request", `slots: must be an integer from 1 to ${MAX_STEK_SLOTS}`, { field: "slots" });
   if (format === "node48" && slots !== 1) throw new ServiceError("invalid_request", "slots: node48 holds exactly one key", { field: "slots" });
@@ -39,14 +48,14 @@ export function parseExportQuery(params: URLSearchParams): { format: StekFormat;
 }
 
 /** The export query as a schema: parseExportQuery validates, the document describes. */
-export const ExportQuery: Schema<{ format: StekFormat; slots: number | undefined }> = {
+export const ExportQuery: Schema<{ format: ExportFormat; slots: number | undefined }> = {
   parse: (query) => parseExportQuery(new URLSearchParams(query as Record<string, string>)),
   jsonSchema: () => ({
     type: "object",
     required: ["format"],
     properties: {
-      format: { type: "string", enum: [...STEK_FORMAT_NAMES], description: "the terminator's key file format (docs/proxies.md)" },
-      slots: { type: "integer", minimum: 1, maximum: MAX_STEK_SLOTS, description: "how many keys to export (node48: exactly 1)" },
+      format: { type: "string", enum: [...EXPORT_FORMAT_NAMES], description: "the terminator's key file format (docs/proxies.md), or jwk: the context's ticket subkeys as a JWK Set, for JWE tickets" },
+      slots: { type: "integer", minimum: 1, maximum: MAX_STEK_SLOTS, description: "how many keys to export (node48: exactly 1; jwk: not taken)" },
     },
   }),
 };
@@ -111,8 +120,8 @@ apiRoutes.define(
   {
     method: "get",
     path: "/v1/keys/export",
-    summary: "The ring's keys as TLS session ticket keys for terminators that do their own ticket crypto, in the order each program needs.",
-    description: "Derived from the ring keys by HKDF (the format and the caller's context in the info), so every location exports identical bytes. Never cached.",
+    summary: "The ring's keys as TLS session ticket keys for terminators that do their own ticket crypto, in the order each program needs; or format=jwk: the context's ticket subkeys as a JWK Set.",
+    description: "Derived from the ring keys by HKDF (the format and the caller's context in the info), so every location exports identical bytes. jwk: each key is the very AES-256-GCM subkey that seals the context's tickets (kid = key id), so its holder can open and make JWE and binary tickets of the context. Never cached.",
     scope: ["admin", "stek"],
     query: ExportQuery,
     responses: { 200: { description: "the keys, and ready-to-write files where the program reads files", schema: { type: "object" } } },
@@ -122,6 +131,7 @@ apiRoutes.define(
     const { format, slots } = query;
     const { services, caller } = c.var;
     const now = services.now();
+    if (format === "jwk") return c.json(await exportJwk(c.var, now, deferTo(c)));
     let ring = await services.keyRing.liveKeys(now, deferTo(c));
     let plan = planStekExport(ring.keys, format, slots);
     if (!plan) {
@@ -145,6 +155,35 @@ apiRoutes.define(
     return c.json(body);
   },
 );
+
+/**
+ * Every live key's ticket subkey for the caller's context. A ring copy with
+ * no active key is refreshed once, as for the terminator formats: an export
+ * with nothing to encrypt with is never the answer.
+ */
+async function exportJwk(
+  { services, caller }: { services: Services; caller: Caller },
+  now: number,
+  defer: (p: Promise<unknown>) => void,
+) {
+  let ring = await services.keyRing.liveKeys(now, defer);
+  if (!ring.keys.some((k) => k.state === "active")) {
+    await services.keyRing.refresh(now);
+    ring = await services.keyRing.liveKeys(now);
+  }
+  if (!ring.keys.some((k) => k.state === "active")) throw new ServiceError("keyring_unavailable", "no key may encrypt now");
+  const bytes = new Map<number, Bytes>();
+  try {
+    for (const k of ring.keys) {
+      const derived = services.keyRing.deriveKeyBytes(k.id, HKDF_LABEL.ticket, caller.context, 32, now);
+      if (!derived) throw new ServiceError("keyring_unavailable", "a key left the ring during the export; retry");
+      bytes.set(k.id, await derived);
+    }
+    return renderJwkExport(ring.keys, bytes, { context: caller.context, now, cacheTtl: services.config.keyRing.cache_ttl, liveTimes: ring.keys });
+  } finally {
+    for (const b of bytes.values()) b.fill(0);
+  }
+}
 
 apiRoutes.define(
   keys,

@@ -1,6 +1,8 @@
 /**
- * POST /v1/tickets: seal a session into a ticket under the active key.
- * POST /v1/tickets/open: open a ticket; a ticket that cannot be resumed is a
+ * POST /v1/tickets: seal a session into a ticket under the active key, as a
+ * binary ticket (src/core/ticket.ts, for TLS) or a compact JWE
+ * (src/tickets/jwe.ts, for applications with a JOSE library).
+ * POST /v1/tickets/open: open either; a ticket that cannot be resumed is a
  * 422 whose code says why (for a TLS server: do a full handshake).
  */
 import { Hono } from "hono";
@@ -10,38 +12,40 @@ import {
   encodeBase64url,
   encodeHex,
   KeyUnknownError,
-  MAX_TICKET_BYTES,
   openTicket,
   parseTicketHeader,
   parseSession,
   ResumptionError,
   sealTicket,
   sessionToJson,
+  type Bytes,
+  type OpenedTicket,
+  type OpenOptions,
   type Session,
-  type TicketHeader,
 } from "../core/index.js";
 import { MAX_TICKET_LIFETIME } from "../config.js";
 import { deferTo, type AppContext, type AppEnv } from "../http/context.js";
 import { apiRoutes } from "../http/route.js";
 import { ServiceError } from "../http/errors.js";
-import { boolean, integer, object, optional, passthrough, string } from "../http/schema.js";
+import { boolean, integer, object, oneOf, optional, passthrough, string } from "../http/schema.js";
 import { keyState } from "../keyring/schedule.js";
 import { noteOutcome } from "../observability/log.js";
 import { ticketUseId } from "../replay/guard.js";
 import { SESSION_JSON_SCHEMA } from "../http/session-schema.js";
+import { isJweTicket, MAX_TICKET_CHARS, openJweTicket, parseJweHeader, sealJweTicket } from "../tickets/jwe.js";
 
-/** The longest base64url text that can hold a 65535-byte ticket: longer is refused before decoding. */
-const MAX_TICKET_CHARS = Math.ceil((MAX_TICKET_BYTES * 4) / 3);
+export const TICKET_FORMATS = ["binary", "jwe"] as const;
 
 export const SealTicketBody = object({
   session: passthrough({ ...SESSION_JSON_SCHEMA, properties: { ...SESSION_JSON_SCHEMA.properties, session_id: { type: "string", pattern: "^([0-9a-f]{2}){1,32}$" } } }),
   lifetime: optional(integer(1, MAX_TICKET_LIFETIME, "seconds; capped by the context's ticket_lifetime")),
   single_use: optional(boolean("the ticket opens once, fleet-wide")),
   store: optional(boolean("also store the session under its id, as the fallback when the ticket's key is gone")),
+  format: optional(oneOf(TICKET_FORMATS, "binary (default): the TLS ticket, smallest and fastest; jwe: compact JWE (dir, A256GCM) that an application opens with the exported JWK (docs/ticket-format.md)")),
 });
 
 export const OpenTicketBody = object({
-  ticket: string({ maxLength: MAX_TICKET_CHARS, description: "base64url, no padding" }),
+  ticket: string({ maxLength: MAX_TICKET_CHARS, description: "a binary ticket as base64url without padding, or a compact JWE ticket (told apart by the dots)" }),
   server_name: optional(string({ minLength: 1, maxLength: 253, pattern: /^[A-Za-z0-9.-]+$/, description: "the SNI of the resuming ClientHello" })),
   obfuscated_ticket_age: optional(integer(0, 0xffffffff)),
 });
@@ -52,7 +56,8 @@ const UNIX_SECONDS = { type: "integer", description: "unix seconds" };
 const SEALED_TICKET = {
   type: "object",
   properties: {
-    ticket: { type: "string", description: "base64url, no padding: hand it to the client as the TLS session ticket" },
+    ticket: { type: "string", description: "binary: base64url, no padding (hand the bytes to the client as the TLS session ticket); jwe: compact JWE" },
+    format: { type: "string", enum: [...TICKET_FORMATS] },
     session_id: SESSION_ID_HEX,
     key_id: { type: "integer", description: "the ring key that sealed it" },
     issued_at: UNIX_SECONDS,
@@ -66,6 +71,7 @@ const OPENED_TICKET = {
   properties: {
     session: SESSION_JSON_SCHEMA,
     session_id: SESSION_ID_HEX,
+    format: { type: "string", enum: [...TICKET_FORMATS] },
     key_id: { type: "integer" },
     issued_at: UNIX_SECONDS,
     expires_at: UNIX_SECONDS,
@@ -104,7 +110,8 @@ apiRoutes.define(
     const lifetime = Math.min(body.lifetime ?? settings.ticket_lifetime, settings.ticket_lifetime, MAX_TICKET_LIFETIME, key.times.expires_at - now);
     const session = parseSession(body.session, { now, timeout: lifetime }, "session", ["session_id"]);
     const sessionId = sessionIdFrom(body.session) ?? crypto.getRandomValues(new Uint8Array(32));
-    const ticket = await sealTicket({
+    const format = body.format ?? "binary";
+    const input = {
       session,
       sessionId,
       withLookupId: body.store === true,
@@ -114,7 +121,8 @@ apiRoutes.define(
       context: caller.context,
       keyId: key.times.id,
       key: await key.subkey,
-    });
+    };
+    const ticket = format === "jwe" ? await sealJweTicket(input) : encodeBase64url(await sealTicket(input));
     if (body.store === true) {
       // The fallback for when the ticket's key is gone: the same session
       // under its id, expiring with the ticket (docs/session-store.md). A
@@ -124,7 +132,8 @@ apiRoutes.define(
     }
     return c.json(
       {
-        ticket: encodeBase64url(ticket),
+        ticket,
+        format,
         session_id: encodeHex(sessionId),
         key_id: key.times.id,
         issued_at: now,
@@ -146,7 +155,7 @@ apiRoutes.define(
     body: OpenTicketBody,
     responses: { 200: { description: "the session", schema: OPENED_TICKET } },
     errors: [
-      "ticket_malformed", "ticket_unsupported_version", "key_unknown", "ticket_invalid", "ticket_expired", "context_mismatch",
+      "ticket_malformed", "ticket_unsupported_version", "ticket_unsupported_algorithm", "key_unknown", "ticket_invalid", "ticket_expired", "context_mismatch",
       "ticket_replayed", "ticket_age_mismatch", "sni_mismatch", "replay_guard_unavailable", "keyring_unavailable", "store_unavailable",
     ],
   },
@@ -154,21 +163,16 @@ apiRoutes.define(
     const { services, caller } = c.var;
     const settings = services.config.contexts.get(caller.context)!;
     const now = services.now();
-    const bytes = decodeBase64url(body.ticket);
-    if (!bytes) throw new ResumptionError("ticket_malformed", "the ticket is not base64url without padding");
     // Refuse garbage before any ring work; learn of an unknown key id
     // (refreshing the ring once) before opening.
-    const header = parseTicketHeader(bytes);
+    const ticket = readTicket(body.ticket);
+    const { header } = ticket;
     const times = await services.keyRing.decryptingKey(header.keyId, now, deferTo(c));
     let opened;
     try {
-      opened = await openTicket(
-        bytes,
-        { context: caller.context, now, keys: services.keyRing.openingKeys(times), otherContexts: services.config.contextNames },
-        header,
-      );
+      opened = await ticket.open({ context: caller.context, now, keys: services.keyRing.openingKeys(times), otherContexts: services.config.contextNames });
     } catch (err) {
-      if (err instanceof KeyUnknownError && err.lookupId) return openFromStore(c, err, header, body, now);
+      if (err instanceof KeyUnknownError && err.lookupId) return openFromStore(c, err, ticket, body, now);
       throw err;
     }
     checkServerName(opened.session, body.server_name);
@@ -185,6 +189,7 @@ apiRoutes.define(
     return c.json({
       session: sessionToJson(opened.session),
       session_id: encodeHex(opened.sessionId),
+      format: ticket.format,
       key_id: opened.keyId,
       issued_at: opened.issuedAt,
       expires_at: opened.expiresAt,
@@ -196,6 +201,26 @@ apiRoutes.define(
   },
 );
 
+/** What the open route needs of a ticket of either format, from its clear parts. */
+interface ReadTicket {
+  format: (typeof TICKET_FORMATS)[number];
+  /** The key id, the lookup id (session id in clear, if any) and the nonce (the single-use identity). */
+  header: { keyId: number; lookupId: Bytes | undefined; nonce: Bytes };
+  open(options: OpenOptions): Promise<OpenedTicket>;
+}
+
+/** Tells the formats apart (a compact JWE has dots, base64url none) and judges the clear parts before any crypto. */
+function readTicket(text: string): ReadTicket {
+  if (isJweTicket(text)) {
+    const header = parseJweHeader(text);
+    return { format: "jwe", header, open: (options) => openJweTicket(text, options, header) };
+  }
+  const bytes = decodeBase64url(text);
+  if (!bytes) throw new ResumptionError("ticket_malformed", "the ticket is not base64url without padding");
+  const header = parseTicketHeader(bytes);
+  return { format: "binary", header, open: (options) => openTicket(bytes, options, header) };
+}
+
 /**
  * The ticket's key is gone (its window ended, or a revoke destroyed it) but
  * the ticket carries its session id in clear: a session stored with it
@@ -206,7 +231,7 @@ apiRoutes.define(
 async function openFromStore(
   c: AppContext,
   err: KeyUnknownError,
-  header: TicketHeader,
+  { header, format }: ReadTicket,
   body: { server_name?: string | undefined; obfuscated_ticket_age?: number | undefined },
   now: number,
 ): Promise<Response> {
@@ -227,6 +252,7 @@ async function openFromStore(
   return c.json({
     session: sessionToJson(record.session),
     session_id: sessionId,
+    format,
     key_id: err.keyId,
     issued_at: record.createdAt,
     expires_at: record.expiresAt,

@@ -83,6 +83,10 @@ const mutate = (ticket: string, f: (b: Uint8Array) => void) => {
   return encodeBase64url(bytes);
 };
 
+/** A compact JWE with this protected header and well-formed, meaningless other parts. */
+const jwe = (header: object) =>
+  [encodeBase64url(new TextEncoder().encode(JSON.stringify(header))), "", "A".repeat(16), "A".repeat(22), "A".repeat(22)].join(".");
+
 const revoke = async (loc: Location) => {
   const res = await loc.json("POST", "/v1/keys/rotate", { token: "alpha-all", body: { revoke: true } });
   expect(res.status).toBe(200);
@@ -120,6 +124,11 @@ const SPECIFIC: Row[] = [
   { route: "POST /v1/tickets/open", name: "a server_name that is no host name", token: "alpha-tickets", body: { ticket: "AQID", server_name: "a b" }, status: 400, code: "invalid_request" },
   { route: "POST /v1/tickets/open", name: "an obfuscated_ticket_age out of range", token: "alpha-tickets", body: { ticket: "AQID", obfuscated_ticket_age: 2 ** 32 }, status: 400, code: "invalid_request" },
   { route: "POST /v1/tickets/open", name: "format version 2", token: "alpha-tickets", setup: (loc) => sealed(loc, { session: TLS12_SESSION }), body: (v) => ({ ticket: mutate(v.ticket!, (b) => (b[0] = 2)) }), status: 422, code: "ticket_unsupported_version" },
+  { route: "POST /v1/tickets/open", name: "a JWE asking for PBES2 with 2^31 iterations", token: "alpha-tickets", body: { ticket: jwe({ alg: "PBES2-HS512+A256KW", enc: "A256GCM", p2c: 2 ** 31, p2s: "AAAAAAAAAAAAAAAAAAAAAA" }) }, status: 422, code: "ticket_unsupported_algorithm" },
+  { route: "POST /v1/tickets/open", name: "a compressed JWE", token: "alpha-tickets", body: { ticket: jwe({ alg: "dir", enc: "A256GCM", zip: "DEF" }) }, status: 422, code: "ticket_unsupported_algorithm" },
+  { route: "POST /v1/tickets/open", name: "a JWE of four segments", token: "alpha-tickets", body: { ticket: "e30...AAAA" }, status: 422, code: "ticket_malformed" },
+  { route: "POST /v1/tickets/open", name: "a JWE ticket of another context", token: "beta-all", setup: (loc) => sealed(loc, { session: TLS12_SESSION, format: "jwe" }), body: (v) => ({ ticket: v.ticket }), status: 422, code: "context_mismatch" },
+  { route: "POST /v1/tickets", name: "an unknown ticket format", token: "alpha-tickets", body: { session: TLS12_SESSION, format: "cbor" }, status: 400, code: "invalid_request" },
   { route: "POST /v1/tickets/open", name: "a key id nobody knows", token: "alpha-tickets", setup: (loc) => sealed(loc, { session: TLS12_SESSION }), body: (v) => ({ ticket: mutate(v.ticket!, (b) => (b[1] = b[1]! ^ 0x80)) }), status: 422, code: "key_unknown" },
   { route: "POST /v1/tickets/open", name: "one flipped bit in the tag", token: "alpha-tickets", setup: (loc) => sealed(loc, { session: TLS12_SESSION }), body: (v) => ({ ticket: mutate(v.ticket!, (b) => (b[b.length - 1] = b[b.length - 1]! ^ 1)) }), status: 422, code: "ticket_invalid" },
   { route: "POST /v1/tickets/open", name: "an expired ticket", token: "alpha-tickets", setup: (loc) => sealed(loc, { session: TLS12_SESSION, lifetime: 60 }), advance: 60, body: (v) => ({ ticket: v.ticket }), status: 422, code: "ticket_expired" },
@@ -197,6 +206,8 @@ const SPECIFIC: Row[] = [
   { route: "GET /v1/keys/export", name: "an unknown format", token: "alpha-all", path: "/v1/keys/export?format=apache", status: 400, code: "invalid_request" },
   { route: "GET /v1/keys/export", name: "an unknown parameter", token: "alpha-all", path: "/v1/keys/export?format=nginx80&key=1", status: 400, code: "invalid_request" },
   { route: "GET /v1/keys/export", name: "slots out of range", token: "alpha-all", path: "/v1/keys/export?format=nginx80&slots=0", status: 400, code: "invalid_request" },
+  { route: "GET /v1/keys/export", name: "slots for the JWK Set", token: "alpha-all", path: "/v1/keys/export?format=jwk&slots=2", status: 400, code: "invalid_request" },
+  { route: "GET /v1/keys/export", name: "the JWK Set with the ring unreachable", token: "alpha-all", path: "/v1/keys/export?format=jwk", env: () => ({ KEY_RING: flakyRing(true).namespace }), status: 503, code: "keyring_unavailable" },
   { route: "GET /v1/keys/export", name: "two slots for Node's one key", token: "alpha-all", path: "/v1/keys/export?format=node48&slots=2", status: 400, code: "invalid_request" },
   { route: "GET /v1/keys/export", name: "the ring unreachable", token: "alpha-all", path: "/v1/keys/export?format=nginx80", env: () => ({ KEY_RING: flakyRing(true).namespace }), status: 503, code: "keyring_unavailable" },
   { route: "POST /v1/keys/rotate", name: "revoke of the wrong type", token: "alpha-all", body: { revoke: "yes" }, status: 400, code: "invalid_request" },
