@@ -28,6 +28,7 @@ import {
   type Session,
   type SessionJson,
 } from "../src/core/index.js";
+import { openJweTicket, sealJweTicket } from "../src/tickets/jwe.js";
 
 /**
  * The reference session: TLS 1.2, ECDHE-ECDSA-AES128-GCM-SHA256 (49195), a
@@ -194,6 +195,19 @@ export async function makeCandidates(): Promise<{ candidates: Candidate[]; break
     },
   };
 
+  // (f) This project's JWE format (src/tickets/jwe.ts): jose under the same subkey, plus the format's checks and the session's validation on open.
+  const sealJwe = () =>
+    sealJweTicket({ session: referenceSession, sessionId: SESSION_ID, withLookupId: false, issuedAt: ISSUED_AT, lifetime: LIFETIME, singleUse: false, context: CONTEXT, keyId: KEY_ID, key: subkey });
+  const projectJwe: Candidate = {
+    id: "f",
+    label: "this project's JWE format: sealJweTicket + openJweTicket (jose, the same subkey, full checks)",
+    async op() {
+      const jwe = await sealJwe();
+      const opened = await openJweTicket(jwe, openOptions);
+      return jwe.length + opened.sessionId.length;
+    },
+  };
+
   // Self-checks: every candidate really round-trips the reference session.
   {
     const iv = crypto.getRandomValues(new Uint8Array(12));
@@ -227,6 +241,11 @@ export async function makeCandidates(): Promise<{ candidates: Candidate[]; break
   const jweKid = await new CompactEncrypt(utf8.encode(JSON.stringify(JSON_TICKET_PAYLOAD)))
     .setProtectedHeader({ alg: "dir", enc: "A256GCM", kid: String(KEY_ID) })
     .encrypt(joseKey);
+  const projectJweTicket = await sealJwe();
+  {
+    const opened = await openJweTicket(projectJweTicket, openOptions);
+    assert(JSON.stringify(sessionToJson(opened.session)) === JSON.stringify(JSON_TICKET_PAYLOAD.session), "(f) session");
+  }
   const sealed = await Iron.seal(JSON_TICKET_PAYLOAD, ironPassword, Iron.defaults);
   assert(sameSessionJson(await Iron.unseal(sealed, ironPassword, Iron.defaults)), "(e) round trip");
   const sealedShort = await Iron.seal(JSON_TICKET_PAYLOAD_SHORT, ironPassword, Iron.defaults);
@@ -236,6 +255,7 @@ export async function makeCandidates(): Promise<{ candidates: Candidate[]; break
   const sizes: Sizes = {
     project: { bytes: ticket.length, text: encodeBase64url(ticket).length, note: "binary in the TLS NewSessionTicket; base64url only in the HTTP API" },
     project_lookup: { bytes: ticketWithLookupId.length, text: encodeBase64url(ticketWithLookupId).length, note: "sealed with store: true: the 32-byte session id in clear as the lookup id" },
+    project_jwe: { ...text(projectJweTicket), note: "POST /v1/tickets with format: jwe (kid, ctx, iat, exp in the header; session_id, single_use, session JSON as the payload)" },
     jose: { ...text(jwe), note: "compact JWE, dir+A256GCM, API JSON payload, no kid" },
     jose_kid: { ...text(jweKid), note: "the same with a kid header (what rotation needs)" },
     jose_short: { ...text(jweShort), note: "compact JWE, one-letter JSON keys" },
@@ -265,7 +285,7 @@ export async function makeCandidates(): Promise<{ candidates: Candidate[]; break
   };
   assert((await codec.op()) === LIFETIME, "codec round trip");
 
-  return { candidates: [floor, core, joseCryptoKey, joseRawKey, iron], breakdown: [sealOnly, openOnly, codec], sizes, plaintextBytes: body.length };
+  return { candidates: [floor, core, joseCryptoKey, joseRawKey, iron, projectJwe], breakdown: [sealOnly, openOnly, codec], sizes, plaintextBytes: body.length };
 }
 
 /**

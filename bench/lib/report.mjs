@@ -51,10 +51,11 @@ export function renderReport(r) {
       "- (b) this project: `sealTicket` + `openTicket`, a `TicketKeyCache` whose subkey is already derived",
       "- (c) jose `CompactEncrypt`/`compactDecrypt`, `dir` + `A256GCM`, with a CryptoKey; (d) the same with the raw key bytes (jose imports the key on every call)",
       "- (e) iron-webcrypto `seal`/`unseal` with its defaults (AES-256-CBC + HMAC-SHA-256, PBKDF2 with 1 iteration per key, 256-bit salts)",
+      "- (f) this project's JWE ticket format (`format: \"jwe\"`, src/tickets/jwe.ts): jose under the same subkey as (b), with the format's header checks and the session validated on open; the alternative a JOSE application opens itself (docs/ticket-format.md)",
       "",
     );
     const candTable = (runs, label) => {
-      const ids = ["a", "b", "c", "d", "e"];
+      const ids = ["a", "b", "c", "d", "e", "f"].filter((id) => runs.some((x) => x[id] !== undefined));
       const labels = Object.fromEntries((c.workerd ?? c.node).candidates.map((x) => [x.id, x.label]));
       return table(
         ["", label, "× (a)", "÷ by (b)"],
@@ -162,6 +163,7 @@ export function renderReport(r) {
       ["this project (ticket v1, binary as TLS carries it)", z.project.bytes, z.project.note],
       ["this project, as base64url text in the HTTP API", z.project.text, "what POST /v1/tickets answers"],
       ...(z.project_lookup ? [["this project with `store: true`", z.project_lookup.bytes, z.project_lookup.note]] : []),
+      ...(z.project_jwe ? [["this project's JWE format (`format: \"jwe\"`)", z.project_jwe.bytes, z.project_jwe.note]] : []),
       ["jose compact JWE (dir + A256GCM)", z.jose.bytes, z.jose.note],
       ["jose, with a kid header", z.jose_kid.bytes, z.jose_kid.note],
       ["jose, one-letter JSON keys", z.jose_short.bytes, z.jose_short.note],

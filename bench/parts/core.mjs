@@ -35,7 +35,7 @@ export async function coreInWorkerd({ runs, rounds, targetMs, rings, profileOps 
     };
 
     const setup = await get(`/setup?rings=${rings.join(",")}`);
-    const coreIds = ["a", "b", "c", "d", "e"];
+    const coreIds = ["a", "b", "c", "d", "e", "f"];
     const partIds = ["a", "b", "b-seal", "b-open", "codec"];
     const ringIds = rings.length ? [...rings.map((n) => `ring${n}`), `ring${rings[0]}-control`] : [];
 
