@@ -27,6 +27,7 @@ import type {
   SessionId,
   SessionJson,
   SessionStats,
+  JwkExport,
   StekExport,
   StekFormat,
   StoredSession,
@@ -136,7 +137,10 @@ export class ResumptionClient {
     return this.call({ method: "POST", path: "/v1/tickets", body: request, idempotent: false, read: json<SealedTicket> }, options);
   }
 
-  /** POST /v1/tickets/open: a 422 (its code says why) means a full handshake. Not retried: a single-use ticket opens once. */
+  /**
+   * POST /v1/tickets/open: a 422 (its code says why) means a full handshake. Not retried: a single-use ticket opens once.
+   * A binary ticket as bytes or base64url, or a JWE ticket as its compact text.
+   */
   openTicket(ticket: string | Uint8Array, extra: OpenTicketOptions = {}, options?: CallOptions): Promise<Result<OpenedTicket>> {
     const text = typeof ticket === "string" ? ticket : toBase64url(ticket);
     return this.call({ method: "POST", path: "/v1/tickets/open", body: { ticket: text, ...extra }, idempotent: false, read: json<OpenedTicket> }, options);
@@ -164,6 +168,11 @@ export class ResumptionClient {
     const query = new URLSearchParams({ format });
     if (request.slots !== undefined) query.set("slots", String(request.slots));
     return this.call({ method: "GET", path: `/v1/keys/export?${query}`, idempotent: true, read: json<StekExport> }, options);
+  }
+
+  /** GET /v1/keys/export?format=jwk (admin or stek): the context's ticket subkeys as a JWK Set, for JWE tickets. */
+  exportJwk(options?: CallOptions): Promise<Result<JwkExport>> {
+    return this.call({ method: "GET", path: "/v1/keys/export?format=jwk", idempotent: true, read: json<JwkExport> }, options);
   }
 
   // The session store (server side: by session id)

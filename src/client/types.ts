@@ -4,8 +4,12 @@
  */
 import type { SessionJson } from "../core/session.js";
 import type { StekExport, StekFormat } from "../keyring/export.js";
+import type { JwkExport, TicketJwk } from "../keyring/jwk.js";
 
-export type { SessionJson, StekExport, StekFormat };
+export type { JwkExport, SessionJson, StekExport, StekFormat, TicketJwk };
+
+/** binary: the TLS ticket (smallest, fastest); jwe: a compact JWE an application opens with the exported JWK Set. */
+export type TicketFormat = "binary" | "jwe";
 
 /** A session id: lowercase hex, or its bytes (a Node Buffer is a Uint8Array). */
 export type SessionId = string | Uint8Array;
@@ -23,10 +27,14 @@ export interface SealTicketRequest {
   single_use?: boolean;
   /** Also store the session under its id, the fallback when the ticket's key is gone. */
   store?: boolean;
+  /** binary by default. */
+  format?: TicketFormat;
 }
 
 export interface SealedTicket {
+  /** binary: base64url of the ticket bytes; jwe: the compact JWE. */
   ticket: string;
+  format: TicketFormat;
   session_id: string;
   key_id: number;
   issued_at: number;
@@ -45,6 +53,7 @@ export interface OpenTicketOptions {
 export interface OpenedTicket {
   session: SessionJson;
   session_id: string;
+  format: TicketFormat;
   key_id: number;
   issued_at: number;
   expires_at: number;

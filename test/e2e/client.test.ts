@@ -2,6 +2,7 @@
  * The typed client against the real worker (Miniflare, test/e2e/service.ts):
  * one call per route, with the answers and error codes the service gives.
  */
+import { compactDecrypt, importJWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ResumptionClient, type Result } from "../../src/client/index.js";
 import { startService, type Service } from "./service.js";
@@ -54,6 +55,19 @@ describe("the client against the worker", () => {
     expect([opened.session_id, opened.session.master_secret, opened.renew]).toEqual([sealed.session_id, SESSION.master_secret, false]);
     const bad = await c.openTicket("AQID");
     expect(!bad.ok && [bad.error.status, bad.error.code]).toEqual([422, "ticket_malformed"]);
+  });
+
+  it("JWE tickets: sealed by the service, opened by plain jose in Node with the exported JWK Set, and back", async () => {
+    const sealed = value(await c.sealTicket({ session: SESSION, lifetime: 600, format: "jwe" }));
+    expect(sealed.format).toBe("jwe");
+    const jwks = value(await c.exportJwk());
+    const jwk = jwks.keys.find((k) => k.kid === String(sealed.key_id))!;
+    const { plaintext } = await compactDecrypt(sealed.ticket, await importJWK(jwk, "A256GCM"));
+    expect(JSON.parse(new TextDecoder().decode(plaintext)).session.master_secret).toBe(SESSION.master_secret);
+    const opened = value(await c.openTicket(sealed.ticket, { server_name: "resume.test" }));
+    expect([opened.format, opened.session_id]).toEqual(["jwe", sealed.session_id]);
+    const forbidden = await ticketsOnly.exportJwk();
+    expect(!forbidden.ok && [forbidden.error.status, forbidden.error.code]).toEqual([403, "forbidden"]);
   });
 
   it("keys: the ring, the export in each format, a rotation; scopes are enforced", async () => {

@@ -200,8 +200,23 @@ describe("esr export", () => {
     expect(rotate.stdout).toMatch(/^rotated: key \d+ encrypts from \S+ \((in|now|\d)/);
   });
 
+  it("jwk: one jwks.json (0600) that the service's JWK Set fills, rewritten only when it changes", async () => {
+    const out = join(work, "jwk");
+    const first = await esr(["export", "--format", "jwk", "--out", out], { token: tokens().stek });
+    expect(first.code, first.all).toBe(0);
+    const exported = await api<{ keys: { kid: string; k: string }[]; revision: string }>("/v1/keys/export?format=jwk", tokens().stek);
+    const written = JSON.parse(readFileSync(join(out, "jwks.json"), "utf8"));
+    expect(written).toEqual({ keys: exported.keys });
+    expect(statSync(join(out, "jwks.json")).mode & 0o777).toBe(0o600);
+    expect(first.stdout).not.toContain(exported.keys[0]!.k);
+    const second = await esr(["export", "--format", "jwk", "--out", out, "--json"], { token: tokens().stek });
+    expect(second.code, second.all).toBe(1);
+    expect(JSON.parse(second.stdout)).toMatchObject({ changed: false, revision: exported.revision, format: "jwk" });
+    expect(second.stdout).not.toContain(exported.keys[0]!.k);
+  });
+
   it("usage errors exit 2 before any request", async () => {
-    for (const args of [["export", "--out", work], ["export", "--format", "nginx99", "--out", work], ["export", "--format", "node48", "--out", work], ["export", "--format", "nginx80"]]) {
+    for (const args of [["export", "--out", work], ["export", "--format", "nginx99", "--out", work], ["export", "--format", "node48", "--out", work], ["export", "--format", "nginx80"], ["export", "--format", "jwk", "--slots", "2", "--out", work]]) {
       const r = await esr(args, { token: tokens().stek });
       expect(r.code, args.join(" ")).toBe(2);
       expect(r.stderr).toContain("usage: esr export");

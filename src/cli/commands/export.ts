@@ -9,12 +9,15 @@
  * keeps it, so either tool can own the directory). Exit 0: files changed,
  * reload; 1: unchanged; 2: failure (the files on disk are kept: they stay
  * valid until the next activation).
+ *
+ * --format jwk writes the context's ticket subkeys as one JWK Set file,
+ * jwks.json, for an application that opens JWE tickets itself.
  */
-import type { StekExport } from "../../client/index.js";
+import type { JwkExport, StekExport } from "../../client/index.js";
 import { isStekFormat, MAX_STEK_SLOTS, STEK_FORMAT_NAMES } from "../../keyring/export.js";
 import { stringOption } from "../args.js";
 import type { Command } from "../command.js";
-import { CliError, EXIT, UsageError } from "../errors.js";
+import { CliError, EXIT, UsageError, type ExitCode } from "../errors.js";
 import { when } from "../format.js";
 import { ensureDir, FILE_MODE, isSafeFileName, modeOf, readIfExists, syncDir, writeAtomically } from "../files.js";
 import { unwrap } from "../service-errors.js";
@@ -30,7 +33,7 @@ export interface WriteOutcome {
 }
 
 /** Writes the export's files into dir where their content differs, then .revision. */
-export function writeExport(dir: string, exported: StekExport): WriteOutcome {
+export function writeExport(dir: string, exported: Pick<StekExport, "files" | "revision">): WriteOutcome {
   const files = exported.files ?? [];
   for (const f of files) {
     if (!isSafeFileName(f.name)) throw new CliError("invalid_response", `the export names a file ${JSON.stringify(f.name)}: not a plain file name, nothing was written`);
@@ -57,6 +60,12 @@ export function writeExport(dir: string, exported: StekExport): WriteOutcome {
   return { changed: written.length > 0, written };
 }
 
+/** The JWK export as the one file it is written to: a JWK Set, key material included (mode 0600 like every key file). */
+export const JWKS_FILE = "jwks.json";
+function jwkFiles(exported: JwkExport): Pick<StekExport, "files" | "revision"> {
+  return { revision: exported.revision, files: [{ name: JWKS_FILE, encoding: "utf8", content: `${JSON.stringify({ keys: exported.keys }, null, 2)}\n` }] };
+}
+
 function summary(exported: StekExport) {
   return {
     format: exported.format,
@@ -71,13 +80,40 @@ function summary(exported: StekExport) {
   };
 }
 
+const FORMATS = [...STEK_FORMAT_NAMES, "jwk"];
+
+async function exportJwk(ctx: Parameters<Command["run"]>[0], out: string | undefined): Promise<ExitCode> {
+  const exported = unwrap(await ctx.client().exportJwk());
+  if (out === undefined) {
+    ctx.printJson(exported);
+    return EXIT.ok;
+  }
+  const dir = resolve(out);
+  let outcome: WriteOutcome;
+  try {
+    outcome = writeExport(dir, jwkFiles(exported));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new CliError("write_failed", `cannot write ${JWKS_FILE} in ${dir}: ${err.code ?? ""} ${err.message}`.trim());
+  }
+  // Key ids and states only: never the key material.
+  const keys = exported.keys.map((k) => ({ kid: k.kid, state: k.state, expires_at: k.expires_at }));
+  if (ctx.json) {
+    ctx.printJson({ changed: outcome.changed, dir, written: outcome.written, format: "jwk", context: exported.context, revision: exported.revision, keys, next_change_at: exported.next_change_at, refresh_after: exported.refresh_after });
+  } else {
+    ctx.io.out(outcome.changed ? `changed: wrote ${JWKS_FILE} in ${dir} (revision ${exported.revision})` : `unchanged: ${dir} is current (revision ${exported.revision})`);
+    ctx.io.out(`keys: ${keys.map((k) => `${k.kid} ${k.state}`).join(", ")}`);
+  }
+  return outcome.changed ? EXIT.ok : EXIT.unchanged;
+}
+
 export const exportCommand: Command = {
   path: ["export"],
   summary: "write the ticket key files for nginx, Envoy or HAProxy (scope stek or admin); exit 0 changed, 1 unchanged, 2 failure",
   usage: "--format FORMAT --out DIR [--slots N]",
   service: "token",
   options: {
-    format: { type: "string", value: "FORMAT", description: `${STEK_FORMAT_NAMES.join(", ")} (docs/proxies.md)` },
+    format: { type: "string", value: "FORMAT", description: `${FORMATS.join(", ")} (docs/proxies.md; jwk writes jwks.json for JWE tickets)` },
     out: { type: "string", value: "DIR", description: "write the files here (created 0700 if missing); without it, --json prints the export itself" },
     slots: { type: "string", value: "N", description: `how many keys (1 to ${MAX_STEK_SLOTS}; default: the format's, nginx 4, haproxy 3)` },
   },
@@ -88,8 +124,8 @@ export const exportCommand: Command = {
     "With --json and no --out it prints the export, key material included (e.g. for Envoy's SDS file).",
   async run(ctx, args) {
     const format = stringOption(args, "format");
-    if (format === undefined) throw new UsageError(`--format is required: ${STEK_FORMAT_NAMES.join(", ")}`);
-    if (!isStekFormat(format)) throw new UsageError(`--format must be one of ${STEK_FORMAT_NAMES.join(", ")} (got ${JSON.stringify(format)})`);
+    if (format === undefined) throw new UsageError(`--format is required: ${FORMATS.join(", ")}`);
+    if (format !== "jwk" && !isStekFormat(format)) throw new UsageError(`--format must be one of ${FORMATS.join(", ")} (got ${JSON.stringify(format)})`);
     const rawSlots = stringOption(args, "slots");
     let slots: number | undefined;
     if (rawSlots !== undefined) {
@@ -98,6 +134,10 @@ export const exportCommand: Command = {
     }
     const out = stringOption(args, "out");
     if (out === undefined && !ctx.json) throw new UsageError("--out DIR is required (or --json to print the export itself)");
+    if (format === "jwk") {
+      if (slots !== undefined) throw new UsageError("--slots does not apply to jwk: it exports every live key");
+      return exportJwk(ctx, out);
+    }
     if (out !== undefined && format === "node48") {
       throw new UsageError("node48 has no files: a Node terminator loads its key with setTicketKeys (examples/node-tls-terminator); use --json without --out");
     }
