@@ -3,7 +3,8 @@
  * resource, and one error mapping for everything thrown.
  */
 import { Hono, type MiddlewareHandler } from "hono";
-import { authenticate } from "./http/auth.js";
+import type { JwksFetch } from "./auth/jwt.js";
+import { authenticateRequest } from "./http/auth.js";
 import type { AppEnv } from "./http/context.js";
 import { errorResponse, ServiceError } from "./http/errors.js";
 import { requestLog } from "./observability/log.js";
@@ -25,11 +26,13 @@ export interface AppOptions {
   ringName?: string;
   /** Where the request log's JSON lines go (console.log by default); tests may collect or drop them. */
   writeLog?: (line: string) => void;
+  /** Fetch for the remote JWKS of JWT_ISSUERS (globalThis.fetch by default); tests serve key sets without network and count fetches. */
+  jwksFetch?: JwksFetch;
 }
 
 export function createApp(options: AppOptions = {}) {
   const clock = options.clock ?? systemClock;
-  const servicesFor = servicesFactory(clock, options.ringName);
+  const servicesFor = servicesFactory(clock, options.ringName, options.jwksFetch);
   const app = new Hono<AppEnv>();
   // Per app, so per isolate in production (and per simulated location in tests).
   const metrics = new ServiceMetrics();
@@ -43,7 +46,7 @@ export function createApp(options: AppOptions = {}) {
   const authenticated: MiddlewareHandler<AppEnv> = async (c, next) => {
     const services = servicesFor(c.env);
     c.set("services", services);
-    c.set("caller", await authenticate(c.req.header("authorization"), services.config.tokens));
+    c.set("caller", await authenticateRequest((name) => c.req.header(name), services.config.tokens, services.jwt));
     await next();
     // Answers carry sessions and key state: never cache them anywhere.
     c.header("cache-control", "no-store");

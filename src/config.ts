@@ -3,6 +3,7 @@
  * Handlers never read env directly. A wrong setting is an error that names
  * the setting, never its secret value.
  */
+import { parseJwtIssuers, type JwtIssuer } from "./auth/issuers.js";
 import { decodeBase64url, decodeHex, type Bytes } from "./core/index.js";
 
 export const SCOPES = ["tickets", "sessions", "keys", "admin", "stek"] as const;
@@ -62,6 +63,8 @@ export interface Config {
   contexts: ReadonlyMap<string, ContextSettings>;
   contextNames: readonly string[];
   tokens: readonly TokenGrant[];
+  /** Issuers whose signed JWTs are accepted beside API_TOKENS (JWT_ISSUERS); empty: JWT authentication is off. */
+  jwtIssuers: readonly JwtIssuer[];
   masterKey: Bytes;
   keyRing: KeyRingSettings;
   /** Longest ticket lifetime of any context: how long a key must decrypt after it stops encrypting. */
@@ -77,6 +80,7 @@ export interface SettingsEnv {
   CONTEXTS?: string;
   KEY_RING_SETTINGS?: string;
   REPLAY_GUARD_SHARDS?: string;
+  JWT_ISSUERS?: string;
 }
 
 export class ConfigError extends Error {
@@ -254,6 +258,7 @@ export function parseConfig(env: SettingsEnv): Config {
     contexts,
     contextNames: [...contexts.keys()],
     tokens: parseTokens(env.API_TOKENS, contexts),
+    jwtIssuers: parseJwtIssuers(env.JWT_ISSUERS, new Set(contexts.keys())),
     masterKey: parseMasterKey(env.MASTER_KEY),
     keyRing,
     maxTicketLifetime: Math.max(...[...contexts.values()].map((c) => c.ticket_lifetime)),
@@ -272,7 +277,7 @@ export function loadConfig(env: SettingsEnv): Config {
   // common case is one WeakMap lookup, not a fingerprint of every setting.
   const known = configByEnv.get(env);
   if (known) return known;
-  const fingerprint = JSON.stringify([env.MASTER_KEY, env.API_TOKENS, env.CONTEXTS, env.KEY_RING_SETTINGS, env.REPLAY_GUARD_SHARDS]);
+  const fingerprint = JSON.stringify([env.MASTER_KEY, env.API_TOKENS, env.CONTEXTS, env.KEY_RING_SETTINGS, env.REPLAY_GUARD_SHARDS, env.JWT_ISSUERS]);
   let config = configCache.get(fingerprint);
   if (!config) {
     config = parseConfig(env);

@@ -1,8 +1,10 @@
 /**
  * What an isolate builds once from its settings and keeps between requests:
- * the parsed config and the cached key ring. Rebuilt only when the settings
- * change. One instance per app, so tests can simulate separate locations.
+ * the parsed config, the cached key ring and the JWT issuers' key sets.
+ * Rebuilt only when the settings change. One instance per app, so tests can
+ * simulate separate locations.
  */
+import { JwtVerifier, type JwksFetch } from "./auth/jwt.js";
 import { loadConfig, type Config } from "./config.js";
 import type { Env } from "./env.js";
 import { deriveKek } from "./keyring/material.js";
@@ -27,6 +29,8 @@ export interface Services {
   replayGuard: ReplayGuard;
   /** The session-id store: this isolate's internal caches in front of KV. */
   sessions: SessionStore;
+  /** JWT callers' verifier with its key sets (remote ones cached here); undefined when JWT_ISSUERS is not set. */
+  jwt: JwtVerifier | undefined;
   /** Unix seconds. */
   now(): number;
   /** Milliseconds, for ticket ages (RFC 8446 counts them in ms). */
@@ -40,7 +44,7 @@ export function ringObject(env: Env, name = RING_OBJECT_NAME): DurableObjectStub
   return env.KEY_RING.get(env.KEY_RING.idFromName(name));
 }
 
-export function servicesFactory(clock: Clock, ringName = RING_OBJECT_NAME): (env: Env) => Services {
+export function servicesFactory(clock: Clock, ringName = RING_OBJECT_NAME, jwksFetch?: JwksFetch): (env: Env) => Services {
   let built: { config: Config; services: Services } | undefined;
   return (env) => {
     const config = loadConfig(env);
@@ -53,6 +57,7 @@ export function servicesFactory(clock: Clock, ringName = RING_OBJECT_NAME): (env
           ringObject: () => ringObject(env, ringName),
           replayGuard: new ReplayGuard(env.REPLAY_GUARD, config.replayShards),
           sessions: new SessionStore(config.contexts, new ExternalCache(kvStorage(env.SESSIONS), config.masterKey)),
+          jwt: config.jwtIssuers.length ? new JwtVerifier(config.jwtIssuers, new Set(config.contextNames), { clock, fetch: jwksFetch }) : undefined,
           now: () => Math.floor(clock() / 1000),
           nowMs: () => clock(),
         },

@@ -52,7 +52,8 @@ function operation(route: RegisteredRoute): Record<string, unknown> {
     operationId: `${route.method}${route.path.replace(/[^A-Za-z0-9]+(.)?/g, (_, ch: string | undefined) => (ch ? ch.toUpperCase() : ""))}`,
     summary: route.summary,
     ...(route.description && { description: route.description }),
-    security: scopes.length ? [{ bearer: [] }] : [],
+    // Any one of the schemes (alternatives): an API token, or a JWT of a JWT_ISSUERS issuer.
+    security: scopes.length ? [{ bearer: [] }, { jwt: [] }, { cfAccess: [] }] : [],
     ...(scopes.length && { "x-scopes": scopes }),
   };
   const parameters: unknown[] = Object.entries(route.params ?? {}).map(([name, schema]) => ({ name, in: "path", required: true, schema }));
@@ -92,7 +93,23 @@ export function openApiDocument(routes: readonly RegisteredRoute[]): Record<stri
     },
     paths,
     components: {
-      securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "A token from API_TOKENS; its scopes are listed per operation as x-scopes." } },
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer", description: "A token from API_TOKENS; its scopes are listed per operation as x-scopes." },
+        jwt: {
+          type: "http",
+          scheme: "bearer",
+          bearerFormat: "JWT",
+          description:
+            "A signed JWT (compact JWS) of an issuer in JWT_ISSUERS that listens on Authorization; the issuer's grants map its claims to a context and scopes. Refusals are 401 token_* codes, 403 token_not_granted, 503 jwks_unavailable.",
+        },
+        cfAccess: {
+          type: "apiKey",
+          in: "header",
+          name: "Cf-Access-Jwt-Assertion",
+          description:
+            "The application token Cloudflare Access adds in front of the service (JWT_ISSUERS preset cloudflare-access); used only when the request has no Authorization header.",
+        },
+      },
       schemas: { Error: ERROR_SCHEMA },
     },
   };

@@ -18,6 +18,18 @@ export const ERRORS = {
   body_too_large: { status: 413, meaning: "the request body is over 64 KiB" },
   unsupported_media_type: { status: 415, meaning: "the body is not application/json" },
   invalid_peer: { status: 400, meaning: "a client-session peer is not host:port or host:port/sni in canonical form (docs/session-store.md)" },
+  // Callers' JWTs (JWT_ISSUERS; src/auth/jwt.ts). Messages never hold the token or its claims.
+  token_malformed: { status: 401, meaning: "the JWT is not a compact JWS with a JSON header and claims" },
+  token_issuer_unknown: { status: 401, meaning: "no issuer configured for this header has the JWT's iss" },
+  token_algorithm_refused: { status: 401, meaning: "the JWT's alg is not one its issuer is configured with (alg none and HS* never are)" },
+  token_key_unknown: { status: 401, meaning: "no key of the issuer's JWKS matches the JWT's kid (and alg)" },
+  token_signature_invalid: { status: 401, meaning: "the JWT's signature does not verify: it was altered or signed with another key" },
+  token_expired: { status: 401, meaning: "the JWT's exp has passed, beyond the issuer's clock_tolerance" },
+  token_not_yet_valid: { status: 401, meaning: "the JWT's nbf or iat is in the future, beyond the issuer's clock_tolerance" },
+  token_audience_invalid: { status: 401, meaning: "the JWT's aud holds none of the issuer's configured audiences" },
+  token_claims_invalid: { status: 401, meaning: "a registered claim is missing or of the wrong type (exp is required: no permanent JWTs)" },
+  token_not_granted: { status: 403, meaning: "the JWT is valid, but none of its issuer's grants gives it a context and a scope" },
+  jwks_unavailable: { status: 503, meaning: "the issuer's JWKS cannot be fetched or is invalid, so no JWT of it can be checked; retry after Retry-After" },
   // The session store (docs/session-store.md)
   session_not_found: { status: 404, meaning: "no unexpired session is stored under this id (or peer) in this context" },
   session_exists: { status: 409, meaning: "another session is already stored under this id in this context" },

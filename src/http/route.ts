@@ -43,10 +43,25 @@ export interface RegisteredRoute extends RouteSpec<unknown, unknown> {
 
 export type Handler<B, Q> = (c: AppContext, input: { body: B; query: Q }) => Response | Promise<Response>;
 
+/** What a JWT caller can be refused with (JWT_ISSUERS, src/auth/jwt.ts), besides unauthorized and forbidden. */
+export const JWT_AUTH_ERRORS: readonly ErrorCode[] = [
+  "token_malformed",
+  "token_issuer_unknown",
+  "token_algorithm_refused",
+  "token_key_unknown",
+  "token_signature_invalid",
+  "token_expired",
+  "token_not_yet_valid",
+  "token_audience_invalid",
+  "token_claims_invalid",
+  "token_not_granted",
+  "jwks_unavailable",
+];
+
 /** Errors every route with that property can answer. */
 function impliedErrors(spec: RouteSpec<unknown, unknown>): ErrorCode[] {
   const codes: ErrorCode[] = [];
-  if (spec.scope) codes.push("unauthorized", "forbidden");
+  if (spec.scope) codes.push("unauthorized", "forbidden", ...JWT_AUTH_ERRORS);
   if (spec.body) codes.push("invalid_json", "invalid_request", "body_too_large", "unsupported_media_type");
   if (spec.query && !codes.includes("invalid_request")) codes.push("invalid_request");
   return codes;

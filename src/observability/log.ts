@@ -6,7 +6,8 @@
  *
  * What a line holds is fixed by RequestRecord: the route *pattern* (never the
  * path, which may carry a session id), the method, the status, the caller's
- * context, the error code and the duration. Bodies, headers, tickets,
+ * context and how it authenticated ("token" or "jwt:<issuer name>"), the
+ * error code and the duration. Bodies, headers, tickets,
  * sessions, tokens and key material never reach it.
  */
 import type { Context, MiddlewareHandler } from "hono";
@@ -87,6 +88,7 @@ export function requestLog(options: RequestLogOptions): MiddlewareHandler<AppEnv
       method: METHODS.has(c.req.method) ? c.req.method : "OTHER",
       status: c.res.status,
       context: caller?.context,
+      auth: caller?.via,
       code: errorCode(c),
       // Workers advance the clock only across I/O: this is the time spent waiting, at millisecond grain.
       duration_ms: Math.round((performance.now() - start) * 1000) / 1000,

@@ -115,6 +115,8 @@ export interface RequestRecord {
   status: number;
   /** The caller's context, once its token was accepted. */
   context?: string;
+  /** How the caller authenticated: "token" (API_TOKENS) or "jwt:<issuer name>" (JWT_ISSUERS); never the token or its subject. */
+  auth?: string;
   /** The error code of an error answer (src/http/errors.ts). */
   code?: string;
   duration_ms: number;

@@ -4,8 +4,8 @@
  * 1. /openapi.json lists every route of the app, and no route the app lacks;
  *    its request schemas are the very ones that validate requests.
  * 2. The bad-request matrix: for every route, hostile and wrong requests
- *    (no token, another context's token, a token without the scope,
- *    malformed JSON, wrong content type, oversized bodies, extra and missing
+ *    (no token, another context's token, a token without the scope, a
+ *    JWT refused for each reason (JWT_ISSUERS), malformed JSON, wrong content type, oversized bodies, extra and missing
  *    fields, wrong types, ids of 0 and 33 bytes, bad hex, bad base64url) and
  *    injected faults answer the documented status and code: a bad request is
  *    a 4xx, never a 5xx, and no answer holds a stack trace, a token, key
@@ -28,6 +28,7 @@ import { apiRoutes, type RegisteredRoute } from "../../src/http/route.js";
 import { failingKv, flakyRing, unreachableGuard } from "./faults.js";
 import { TEST_CONTEXTS, TEST_MASTER_KEY, TEST_TOKENS, type TestToken } from "./fixtures.js";
 import { T0, TLS12_SESSION, location, type Location } from "./harness.js";
+import { JWT_ISSUERS, PII, refusals } from "./jwt-fixtures.js";
 
 createApp(); // every route module registers on import
 
@@ -254,6 +255,10 @@ function generic(r: RegisteredRoute): Row[] {
     rows.push({ route, name: "a malformed Authorization header", headers: { authorization: "Basic YWxwaGEtYWxsOg==" }, status: 401, code: "unauthorized" });
     const without = tokenWithout(r);
     if (without) rows.push({ route, name: `a token without the scope (${without})`, token: without, body: r.body ? validBody(r) : undefined, status: 403, code: "forbidden" });
+    // JWT callers (JWT_ISSUERS set for the row; the remote issuer's JWKS cannot be fetched in tests).
+    for (const jwt of JWT_REFUSALS) {
+      rows.push({ route, name: `a JWT: ${jwt.name}`, headers: jwt.headers, env: () => ({ JWT_ISSUERS }), body: r.body ? validBody(r) : undefined, status: ERRORS[jwt.code].status, code: jwt.code });
+    }
   }
   if (r.body) {
     const body = validBody(r);
@@ -272,6 +277,7 @@ function generic(r: RegisteredRoute): Row[] {
   return rows;
 }
 
+const JWT_REFUSALS = await refusals();
 const ROUTES = apiRoutes.routes;
 const ROWS: Row[] = [...ROUTES.flatMap(generic), ...SPECIFIC];
 
@@ -283,6 +289,9 @@ const SECRETS = [
   TEST_MASTER_KEY,
   // Tokens, except those spelled like their context: a context name is no secret.
   ...Object.keys(TEST_TOKENS).filter((t) => !(t in TEST_CONTEXTS)),
+  // JWTs, whole, and a claim of theirs that stands for a subject's PII.
+  ...JWT_REFUSALS.map((r) => r.token),
+  PII,
 ];
 
 let rowCount = 0;
@@ -366,7 +375,7 @@ describe("the bad-request matrix", () => {
     const faults = ROWS.filter((row) => row.status >= 500);
     // Only injected faults may answer 5xx, and each names what failed.
     for (const row of faults) expect(row.env ?? row.setup, `${row.route}: ${row.name}`).toBeDefined();
-    expect(faults.every((row) => ["store_unavailable", "keyring_unavailable", "replay_guard_unavailable", "id_generation_failed"].includes(row.code))).toBe(true);
+    expect(faults.every((row) => ["store_unavailable", "keyring_unavailable", "replay_guard_unavailable", "id_generation_failed", "jwks_unavailable"].includes(row.code))).toBe(true);
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
-import { createApp } from "../../src/app.js";
+import { createApp, type AppOptions } from "../../src/app.js";
 import { ringObject } from "../../src/services.js";
 import type { Env } from "../../src/env.js";
 import type { TestToken } from "./fixtures.js";
@@ -32,9 +32,12 @@ export function testRing() {
   return ringObject(env as unknown as Env, testRingName());
 }
 
-export function location(start = T0, options: { env?: Partial<Env>; ringName?: string } = {}): Location {
+/** The default JWKS fetch of test apps: tests never reach the network; those that need a remote JWKS serve one. */
+export const noNetwork: NonNullable<AppOptions["jwksFetch"]> = () => Promise.reject(new TypeError("no network in tests"));
+
+export function location(start = T0, options: { env?: Partial<Env>; ringName?: string; jwksFetch?: AppOptions["jwksFetch"] } = {}): Location {
   const loc = { now: start } as Location;
-  const app = createApp({ clock: () => loc.now * 1000, ringName: options.ringName ?? testRingName() });
+  const app = createApp({ clock: () => loc.now * 1000, ringName: options.ringName ?? testRingName(), jwksFetch: options.jwksFetch ?? noNetwork });
   const envOverrides = options.env ?? {};
   const bindings = { ...(env as unknown as Env), ...envOverrides };
   loc.call = (method, path, options = {}) => {

@@ -116,7 +116,7 @@ describe("the request log", () => {
       expect(all).not.toContain(secret);
     }
     // Every line is one JSON object with only the record's fields.
-    const allowed = new Set(["level", "event", "route", "method", "status", "context", "code", "duration_ms", "source", "renew", "single_use"]);
+    const allowed = new Set(["level", "event", "route", "method", "status", "context", "auth", "code", "duration_ms", "source", "renew", "single_use"]);
     for (const line of out.requests()) for (const key of Object.keys(line)) expect(allowed).toContain(key);
   });
 
