@@ -10,6 +10,81 @@ import { ResumptionError, type CoreErrorCode } from "./errors.js";
 /** Shared by scratch writers; grows when a larger encoding needs it. */
 let scratchBuffer = new Uint8Array(1024);
 
+/**
+ * The shared scratch buffer, at least n bytes long: the same contract as
+ * ByteWriter.scratch() (valid only until the next scratch use, synchronous use only).
+ */
+export function scratchBytes(n: number): Bytes {
+  if (scratchBuffer.length < n) scratchBuffer = new Uint8Array(Math.max(scratchBuffer.length * 2, n));
+  return scratchBuffer;
+}
+
+/** Bytes of the LEB128 varint ByteWriter.varint writes for v. */
+export function varintSize(v: number): number {
+  // Integer arithmetic below 2^31 (every time and length of a session); the general form above it.
+  if (v >= 0 && v <= 0x7fffffff) return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
+  let n = 1;
+  while (v >= 128) {
+    n++;
+    v = Math.floor(v / 128);
+  }
+  return n;
+}
+
+/** ByteWriter.varint at a known offset of a buffer large enough; returns the offset after it. */
+export function putVarint(buf: Bytes, p: number, v: number): number {
+  if (v >= 0 && v <= 0x7fffffff) {
+    while (v >= 128) {
+      buf[p++] = (v & 127) | 128;
+      v >>>= 7;
+    }
+    buf[p++] = v;
+    return p;
+  }
+  while (v >= 128) {
+    buf[p++] = (v % 128) | 128;
+    v = Math.floor(v / 128);
+  }
+  buf[p++] = v;
+  return p;
+}
+
+/**
+ * The end offset of the last readVarint (a second return value without an
+ * allocation). Read it right after the call.
+ */
+export let varintEnd = 0;
+
+/**
+ * ByteReader.varint on a plain buffer, for the hot decoders: the same
+ * canonical LEB128 and the same errors (code, "truncated/non-canonical/… what").
+ */
+export function readVarint(buf: Bytes, p: number, end: number, what: string, code: CoreErrorCode): number {
+  // One byte, the common case for small values.
+  if (p < end) {
+    const b = buf[p]!;
+    if (b < 128) {
+      varintEnd = p + 1;
+      return b;
+    }
+  }
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 8; i++) {
+    if (p >= end) throw new ResumptionError(code, `truncated ${what}`);
+    const b = buf[p++]!;
+    value += (b & 127) * scale;
+    if ((b & 128) === 0) {
+      if (b === 0 && i > 0) throw new ResumptionError(code, `non-canonical ${what}`);
+      if (value > Number.MAX_SAFE_INTEGER) throw new ResumptionError(code, `${what} out of range`);
+      varintEnd = p;
+      return value;
+    }
+    scale *= 128;
+  }
+  throw new ResumptionError(code, `${what} out of range`);
+}
+
 export class ByteWriter {
   private buf: Bytes;
   private pos = 0;
@@ -26,6 +101,23 @@ export class ByteWriter {
    */
   static scratch(): ByteWriter {
     return new ByteWriter(0, scratchBuffer);
+  }
+
+  /**
+   * Reserves n bytes for the caller to fill in place (a codec that knows its
+   * exact length writes them with plain indexing, no bounds work per field).
+   * Returns the offset of the reserved bytes in `buffer`.
+   */
+  reserve(n: number): number {
+    this.ensure(n);
+    const at = this.pos;
+    this.pos += n;
+    return at;
+  }
+
+  /** The buffer being written (valid until the next write that grows it). */
+  get buffer(): Bytes {
+    return this.buf;
   }
 
   private ensure(n: number): void {
@@ -109,6 +201,22 @@ export class ByteReader {
 
   get offset(): number {
     return this.pos;
+  }
+
+  /** The buffer read (for decoders that read it directly, then seek). */
+  get buffer(): Bytes {
+    return this.buf;
+  }
+
+  /** The offset reads stop at. */
+  get limit(): number {
+    return this.end;
+  }
+
+  /** Moves to `pos` (between the current offset and the limit): a direct decoder's bytes are consumed. */
+  seek(pos: number): void {
+    if (pos < this.pos || pos > this.end) throw new RangeError("ByteReader.seek out of range");
+    this.pos = pos;
   }
 
   get remaining(): number {

@@ -6,8 +6,8 @@
  * Field names are the API's own (snake_case) in both shapes, so the mapping is
  * only "base64url <-> bytes", never a rename.
  */
-import { ByteReader, ByteWriter } from "./binary.js";
-import { asciiBytes, asciiText, decodeBase64url, encodeBase64url, type Bytes } from "./encoding.js";
+import { ByteReader, ByteWriter, putVarint, readVarint, varintEnd, varintSize } from "./binary.js";
+import { decodeBase64url, encodeBase64url, type Bytes } from "./encoding.js";
 import { ResumptionError, type FieldIssue } from "./errors.js";
 
 export const TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
@@ -301,8 +301,65 @@ const BIT = {
 } as const;
 const KNOWN_BITS = (1 << 11) - 1;
 
-/** Appends the compact binary form of a (valid) session. */
-export function writeSession(w: ByteWriter, s: Session): void {
+/** Bytes of a value written with ByteWriter.lengthPrefixed. */
+const prefixedSize = (n: number) => varintSize(n) + n;
+
+/**
+ * The exact length of writeSession's output for s, or -1 when a server_name
+ * or alpn is not printable ASCII (validation guarantees it is; writeSession
+ * then refuses the session).
+ */
+export function sessionSize(s: Session): number {
+  let n = 2 + varintSize(s.created_at) + varintSize(s.timeout);
+  if (s.version !== undefined) n += 3;
+  if (s.master_secret) n += 1 + s.master_secret.length;
+  if (s.server_name !== undefined) {
+    if (!isPrintableAscii(s.server_name)) return -1;
+    n += prefixedSize(s.server_name.length);
+  }
+  if (s.alpn !== undefined) {
+    if (!isPrintableAscii(s.alpn)) return -1;
+    n += prefixedSize(s.alpn.length);
+  }
+  if (s.peer_certificate_chain) {
+    n += varintSize(s.peer_certificate_chain.length);
+    for (const cert of s.peer_certificate_chain) n += prefixedSize(cert.length);
+  }
+  if (s.max_fragment_length !== undefined) n += 1;
+  if (s.ticket_age_add !== undefined) n += 4;
+  if (s.max_early_data !== undefined) n += varintSize(s.max_early_data);
+  if (s.opaque) n += prefixedSize(s.opaque.length);
+  return n;
+}
+
+function isPrintableAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+function putAscii(buf: Bytes, p: number, text: string): number {
+  p = putVarint(buf, p, text.length);
+  for (let i = 0; i < text.length; i++) buf[p++] = text.charCodeAt(i);
+  return p;
+}
+
+function putBytes(buf: Bytes, p: number, b: Bytes): number {
+  // A loop beats TypedArray#set for the short fields of a session.
+  const n = b.length;
+  if (n > 64) buf.set(b, p);
+  else for (let i = 0; i < n; i++) buf[p + i] = b[i]!;
+  return p + n;
+}
+
+/**
+ * Writes the compact binary form of s at offset p of buf, which must hold
+ * sessionSize(s) more bytes (and s must have had sessionSize(s) >= 0).
+ * Returns the offset after it. The same bytes as ByteWriter-based writing, field by field.
+ */
+export function writeSessionAt(buf: Bytes, p: number, s: Session): number {
   let bits = 0;
   if (s.version !== undefined) bits |= BIT.versionAndCipher;
   if (s.master_secret) bits |= BIT.masterSecret;
@@ -315,20 +372,47 @@ export function writeSession(w: ByteWriter, s: Session): void {
   if (s.ticket_age_add !== undefined) bits |= BIT.ticketAgeAdd;
   if (s.max_early_data !== undefined) bits |= BIT.maxEarlyData;
   if (s.opaque) bits |= BIT.opaque;
-  w.u16(bits).varint(s.created_at).varint(s.timeout);
-  if (s.version !== undefined) w.u8(TLS_VERSIONS.indexOf(s.version) + 1).u16(s.cipher_suite ?? 0);
-  if (s.master_secret) w.u8(s.master_secret.length).bytes(s.master_secret);
-  // Both are printable ASCII by validation.
-  if (s.server_name !== undefined) w.lengthPrefixed(asciiBytes(s.server_name)!);
-  if (s.alpn !== undefined) w.lengthPrefixed(asciiBytes(s.alpn)!);
-  if (s.peer_certificate_chain) {
-    w.varint(s.peer_certificate_chain.length);
-    for (const cert of s.peer_certificate_chain) w.lengthPrefixed(cert);
+  buf[p++] = bits >>> 8;
+  buf[p++] = bits & 255;
+  p = putVarint(buf, p, s.created_at);
+  p = putVarint(buf, p, s.timeout);
+  if (s.version !== undefined) {
+    buf[p++] = TLS_VERSIONS.indexOf(s.version) + 1;
+    const cipher = s.cipher_suite ?? 0;
+    buf[p++] = cipher >>> 8;
+    buf[p++] = cipher & 255;
   }
-  if (s.max_fragment_length !== undefined) w.u8((MAX_FRAGMENT_LENGTHS as readonly number[]).indexOf(s.max_fragment_length) + 1);
-  if (s.ticket_age_add !== undefined) w.u16(s.ticket_age_add >>> 16).u16(s.ticket_age_add & 0xffff);
-  if (s.max_early_data !== undefined) w.varint(s.max_early_data);
-  if (s.opaque) w.lengthPrefixed(s.opaque);
+  if (s.master_secret) {
+    buf[p++] = s.master_secret.length;
+    p = putBytes(buf, p, s.master_secret);
+  }
+  // Both are printable ASCII by validation (sessionSize checked it).
+  if (s.server_name !== undefined) p = putAscii(buf, p, s.server_name);
+  if (s.alpn !== undefined) p = putAscii(buf, p, s.alpn);
+  if (s.peer_certificate_chain) {
+    p = putVarint(buf, p, s.peer_certificate_chain.length);
+    for (const cert of s.peer_certificate_chain) p = putBytes(buf, putVarint(buf, p, cert.length), cert);
+  }
+  if (s.max_fragment_length !== undefined) buf[p++] = (MAX_FRAGMENT_LENGTHS as readonly number[]).indexOf(s.max_fragment_length) + 1;
+  if (s.ticket_age_add !== undefined) {
+    const hi = s.ticket_age_add >>> 16;
+    const lo = s.ticket_age_add & 0xffff;
+    buf[p++] = hi >>> 8;
+    buf[p++] = hi & 255;
+    buf[p++] = lo >>> 8;
+    buf[p++] = lo & 255;
+  }
+  if (s.max_early_data !== undefined) p = putVarint(buf, p, s.max_early_data);
+  if (s.opaque) p = putBytes(buf, putVarint(buf, p, s.opaque.length), s.opaque);
+  return p;
+}
+
+/** Appends the compact binary form of a (valid) session. */
+export function writeSession(w: ByteWriter, s: Session): void {
+  const n = sessionSize(s);
+  if (n < 0) throw new ResumptionError("session_invalid", "server_name and alpn must be printable ASCII", "session");
+  const at = w.reserve(n); // first: it may grow the buffer
+  writeSessionAt(w.buffer, at, s);
 }
 
 export function encodeSession(s: Session): Bytes {
@@ -343,63 +427,177 @@ export function encodeSession(s: Session): Bytes {
  * Every failure is a session_invalid ResumptionError.
  */
 export function readSession(r: ByteReader): Session {
-  const bits = r.u16("session flags");
-  if ((bits & ~KNOWN_BITS) !== 0) r.fail("unknown session flags");
+  const s = readSessionAt(r.buffer, r.offset, r.limit, true);
+  r.seek(lastSessionEnd);
+  return s;
+}
+
+/** The end offset of the last readSessionAt (a second return value without an allocation). */
+let lastSessionEnd = 0;
+export const sessionEnd = (): number => lastSessionEnd;
+
+function bad(message: string): never {
+  throw new ResumptionError("session_invalid", message);
+}
+
+/**
+ * readSession on a plain buffer from `p` (reading stops at `end`); sets
+ * sessionEnd. `copy`: the byte fields are copies (false: views into buf, for
+ * a caller that owns buf and never changes it, e.g. a fresh decryption).
+ * Every check of the format is made here, in the order the fields are read;
+ * the rules between fields are checkSessionRules'.
+ */
+export function readSessionAt(buf: Bytes, p: number, end: number, copy: boolean): Session {
+  if (end - p < 2) bad("truncated session flags");
+  const bits = (buf[p]! << 8) | buf[p + 1]!;
+  p += 2;
+  if ((bits & ~KNOWN_BITS) !== 0) bad("unknown session flags");
+  const createdAt = readVarint(buf, p, end, "created_at", "session_invalid");
+  p = varintEnd;
+  const timeout = readVarint(buf, p, end, "timeout", "session_invalid");
+  p = varintEnd;
   const s: Session = {
     extended_master_secret: (bits & BIT.extendedMasterSecret) !== 0,
     encrypt_then_mac: (bits & BIT.encryptThenMac) !== 0,
-    created_at: r.varint("created_at"),
-    timeout: r.varint("timeout"),
+    created_at: createdAt,
+    timeout,
   };
-  if (s.created_at > SESSION_LIMITS.maxCreatedAt) r.fail("created_at out of range");
-  if (s.timeout < 1 || s.timeout > SESSION_LIMITS.maxTimeout) r.fail("timeout out of range");
+  if (createdAt > SESSION_LIMITS.maxCreatedAt) bad("created_at out of range");
+  if (timeout < 1 || timeout > SESSION_LIMITS.maxTimeout) bad("timeout out of range");
   if (bits & BIT.versionAndCipher) {
-    const v = TLS_VERSIONS[r.u8("version") - 1];
-    if (v === undefined) r.fail("unknown TLS version");
+    if (p >= end) bad("truncated version");
+    const v = TLS_VERSIONS[buf[p++]! - 1];
+    if (v === undefined) bad("unknown TLS version");
     s.version = v;
-    s.cipher_suite = r.u16("cipher_suite");
+    if (end - p < 2) bad("truncated cipher_suite");
+    s.cipher_suite = (buf[p]! << 8) | buf[p + 1]!;
+    p += 2;
   }
-  if (bits & BIT.masterSecret) s.master_secret = r.bytes(r.u8("master_secret length"), "master_secret");
+  if (bits & BIT.masterSecret) {
+    if (p >= end) bad("truncated master_secret length");
+    const n = buf[p++]!;
+    if (n > end - p) bad("truncated master_secret");
+    s.master_secret = copy ? buf.slice(p, p + n) : buf.subarray(p, p + n);
+    p += n;
+  }
   if (bits & BIT.serverName) {
-    const name = asciiText(r.lengthPrefixed("server_name", SESSION_LIMITS.maxServerName));
-    if (name === undefined || !isLowerHostName(name)) r.fail("server_name is not a lowercase host name");
+    const n = readVarint(buf, p, end, "server_name length", "session_invalid");
+    p = varintEnd;
+    if (n > SESSION_LIMITS.maxServerName) bad(`server_name longer than ${SESSION_LIMITS.maxServerName} bytes`);
+    if (n > end - p) bad("truncated server_name");
+    const name = hostNameAt(buf, p, n);
+    if (name === undefined) bad("server_name is not a lowercase host name");
     s.server_name = name;
+    p += n;
   }
   if (bits & BIT.alpn) {
-    const alpn = asciiText(r.lengthPrefixed("alpn", SESSION_LIMITS.maxAlpn));
-    if (alpn === undefined || alpn.length === 0) r.fail("alpn is not printable ASCII");
+    const n = readVarint(buf, p, end, "alpn length", "session_invalid");
+    p = varintEnd;
+    if (n > SESSION_LIMITS.maxAlpn) bad(`alpn longer than ${SESSION_LIMITS.maxAlpn} bytes`);
+    if (n > end - p) bad("truncated alpn");
+    const alpn = asciiAt(buf, p, n);
+    if (alpn === undefined || alpn.length === 0) bad("alpn is not printable ASCII");
     s.alpn = alpn;
+    p += n;
   }
   if (bits & BIT.peerCertificateChain) {
-    const count = r.varint("certificate count");
-    if (count > SESSION_LIMITS.maxCertificates) r.fail("too many certificates");
+    const count = readVarint(buf, p, end, "certificate count", "session_invalid");
+    p = varintEnd;
+    if (count > SESSION_LIMITS.maxCertificates) bad("too many certificates");
     const chain: Bytes[] = [];
     for (let i = 0; i < count; i++) {
-      const cert = r.lengthPrefixed("certificate", SESSION_LIMITS.maxCertificate);
-      if (cert.length === 0) r.fail("empty certificate");
-      chain.push(cert);
+      const n = readVarint(buf, p, end, "certificate length", "session_invalid");
+      p = varintEnd;
+      if (n > SESSION_LIMITS.maxCertificate) bad(`certificate longer than ${SESSION_LIMITS.maxCertificate} bytes`);
+      if (n > end - p) bad("truncated certificate");
+      if (n === 0) bad("empty certificate");
+      chain.push(copy ? buf.slice(p, p + n) : buf.subarray(p, p + n));
+      p += n;
     }
     s.peer_certificate_chain = chain;
   }
   if (bits & BIT.maxFragmentLength) {
-    const mfl = MAX_FRAGMENT_LENGTHS[r.u8("max_fragment_length") - 1];
-    if (mfl === undefined) r.fail("unknown max_fragment_length");
+    if (p >= end) bad("truncated max_fragment_length");
+    const mfl = MAX_FRAGMENT_LENGTHS[buf[p++]! - 1];
+    if (mfl === undefined) bad("unknown max_fragment_length");
     s.max_fragment_length = mfl;
   }
-  if (bits & BIT.ticketAgeAdd) s.ticket_age_add = r.u16("ticket_age_add") * 65536 + r.u16("ticket_age_add");
+  if (bits & BIT.ticketAgeAdd) {
+    if (end - p < 4) bad("truncated ticket_age_add");
+    s.ticket_age_add = ((buf[p]! << 8) | buf[p + 1]!) * 65536 + ((buf[p + 2]! << 8) | buf[p + 3]!);
+    p += 4;
+  }
   if (bits & BIT.maxEarlyData) {
-    const early = r.varint("max_early_data");
-    if (early > 0xffffffff) r.fail("max_early_data out of range");
+    const early = readVarint(buf, p, end, "max_early_data", "session_invalid");
+    p = varintEnd;
+    if (early > 0xffffffff) bad("max_early_data out of range");
     s.max_early_data = early;
   }
   if (bits & BIT.opaque) {
-    const opaque = r.lengthPrefixed("opaque", SESSION_LIMITS.maxOpaque);
-    if (opaque.length === 0) r.fail("empty opaque");
-    s.opaque = opaque;
+    const n = readVarint(buf, p, end, "opaque length", "session_invalid");
+    p = varintEnd;
+    if (n > SESSION_LIMITS.maxOpaque) bad(`opaque longer than ${SESSION_LIMITS.maxOpaque} bytes`);
+    if (n > end - p) bad("truncated opaque");
+    if (n === 0) bad("empty opaque");
+    s.opaque = copy ? buf.slice(p, p + n) : buf.subarray(p, p + n);
+    p += n;
   }
-  const issues = checkSessionRules(s, "session");
-  if (issues.length > 0) throw ResumptionError.fromIssues("session_invalid", issues);
+  if (!sessionRulesHold(s)) throw ResumptionError.fromIssues("session_invalid", checkSessionRules(s, "session"));
+  lastSessionEnd = p;
   return s;
+}
+
+/** checkSessionRules(s).length === 0, without building the issues (the decoders' common case). */
+function sessionRulesHold(s: Session): boolean {
+  const ms = s.master_secret;
+  if (ms) {
+    if (s.version === undefined || s.cipher_suite === undefined) return false;
+    const n = ms.length;
+    if (s.version === "TLSv1.3" ? n !== 32 && n !== 48 : n !== 48) return false;
+  } else {
+    if (!s.opaque) return false;
+    if ((s.version === undefined) !== (s.cipher_suite === undefined)) return false;
+  }
+  if (s.version === "TLSv1.3") return !s.extended_master_secret && !s.encrypt_then_mac;
+  if (s.version !== undefined) return s.ticket_age_add === undefined && s.max_early_data === undefined;
+  return true;
+}
+
+/**
+ * Recently decoded host names, by a hash of their bytes: a name seen before
+ * is compared byte for byte and reused, with no decoding and no second
+ * validation (the cached string passed isLowerHostName when it was decoded).
+ */
+const HOST_CACHE_SIZE = 256;
+const hostCache: (string | undefined)[] = new Array<string | undefined>(HOST_CACHE_SIZE).fill(undefined);
+
+/** The n bytes at p as a lowercase host name, or undefined when they are not one. */
+function hostNameAt(buf: Bytes, p: number, n: number): string | undefined {
+  let h = n;
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ buf[p + i]!, 0x01000193);
+  const slot = (h ^ (h >>> 16)) & (HOST_CACHE_SIZE - 1);
+  const cached = hostCache[slot];
+  if (cached !== undefined && cached.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (cached.charCodeAt(i) !== buf[p + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return cached;
+  }
+  const name = asciiAt(buf, p, n);
+  if (name === undefined || !isLowerHostName(name)) return undefined;
+  hostCache[slot] = name;
+  return name;
+}
+
+/** The n bytes at p as text when all are printable ASCII (asciiText without a copy). */
+function asciiAt(buf: Bytes, p: number, n: number): string | undefined {
+  for (let i = p; i < p + n; i++) if (buf[i]! < 0x21 || buf[i]! > 0x7e) return undefined;
+  // Callers bound n (253 or 255): small enough for one fromCharCode call.
+  return String.fromCharCode.apply(null, buf.subarray(p, p + n) as unknown as number[]);
 }
 
 export function decodeSession(bytes: Bytes): Session {
