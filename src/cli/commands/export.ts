@@ -82,29 +82,55 @@ function summary(exported: StekExport) {
 
 const FORMATS = [...STEK_FORMAT_NAMES, "jwk"];
 
-async function exportJwk(ctx: Parameters<Command["run"]>[0], out: string | undefined): Promise<ExitCode> {
+type Ctx = Parameters<Command["run"]>[0];
+
+/**
+ * Writes an export's files into `out` and says what happened: a JSON summary
+ * (--json) or lines for a person, never key material. The exit code says
+ * whether anything changed (0) or not (1).
+ */
+function writeAndReport(
+  ctx: Ctx,
+  out: string,
+  exported: Pick<StekExport, "files" | "revision" | "next_change_at" | "now">,
+  report: { summary: object; keys: string; afterChange: string },
+): ExitCode {
+  const dir = resolve(out);
+  let outcome: WriteOutcome;
+  try {
+    outcome = writeExport(dir, exported);
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    throw new CliError("write_failed", `cannot write the key files in ${dir}: ${err.code ?? ""} ${err.message}`.trim());
+  }
+  if (ctx.json) {
+    ctx.printJson({ changed: outcome.changed, dir, written: outcome.written, ...report.summary });
+  } else {
+    ctx.io.out(
+      outcome.changed
+        ? `changed: wrote ${outcome.written.join(", ")} in ${dir} (revision ${exported.revision})${report.afterChange}`
+        : `unchanged: ${dir} is current (revision ${exported.revision})`,
+    );
+    ctx.io.out(`keys: ${report.keys}`);
+    if (exported.next_change_at !== null) ctx.io.out(`next change: ${when(exported.next_change_at, exported.now)}`);
+  }
+  return outcome.changed ? EXIT.ok : EXIT.unchanged;
+}
+
+async function exportJwk(ctx: Ctx, out: string | undefined): Promise<ExitCode> {
   const exported = unwrap(await ctx.client().exportJwk());
   if (out === undefined) {
     ctx.printJson(exported);
     return EXIT.ok;
   }
-  const dir = resolve(out);
-  let outcome: WriteOutcome;
-  try {
-    outcome = writeExport(dir, jwkFiles(exported));
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new CliError("write_failed", `cannot write ${JWKS_FILE} in ${dir}: ${err.code ?? ""} ${err.message}`.trim());
-  }
   // Key ids and states only: never the key material.
   const keys = exported.keys.map((k) => ({ kid: k.kid, state: k.state, expires_at: k.expires_at }));
-  if (ctx.json) {
-    ctx.printJson({ changed: outcome.changed, dir, written: outcome.written, format: "jwk", context: exported.context, revision: exported.revision, keys, next_change_at: exported.next_change_at, refresh_after: exported.refresh_after });
-  } else {
-    ctx.io.out(outcome.changed ? `changed: wrote ${JWKS_FILE} in ${dir} (revision ${exported.revision})` : `unchanged: ${dir} is current (revision ${exported.revision})`);
-    ctx.io.out(`keys: ${keys.map((k) => `${k.kid} ${k.state}`).join(", ")}`);
-  }
-  return outcome.changed ? EXIT.ok : EXIT.unchanged;
+  return writeAndReport(ctx, out, { ...exported, ...jwkFiles(exported) }, {
+    summary: { format: "jwk", context: exported.context, revision: exported.revision, keys, next_change_at: exported.next_change_at, refresh_after: exported.refresh_after },
+    keys: keys.map((k) => `${k.kid} ${k.state}`).join(", "),
+    afterChange: "",
+  });
 }
 
 export const exportCommand: Command = {
@@ -148,27 +174,10 @@ export const exportCommand: Command = {
       return EXIT.ok;
     }
     if (!exported.files) throw new CliError("invalid_response", `the export for ${format} has no files`);
-    const dir = resolve(out);
-    let outcome: WriteOutcome;
-    try {
-      outcome = writeExport(dir, exported);
-    } catch (e) {
-      if (e instanceof CliError) throw e;
-      const err = e as NodeJS.ErrnoException;
-      throw new CliError("write_failed", `cannot write the key files in ${dir}: ${err.code ?? ""} ${err.message}`.trim());
-    }
-    if (ctx.json) {
-      ctx.printJson({ changed: outcome.changed, dir, written: outcome.written, ...summary(exported) });
-    } else {
-      const keys = exported.keys.map((k) => `${k.id} ${k.state}${k.role === "encrypt" ? " (encrypts)" : ""}`).join(", ");
-      ctx.io.out(
-        outcome.changed
-          ? `changed: wrote ${outcome.written.join(", ")} in ${dir} (revision ${exported.revision}); reload the proxy`
-          : `unchanged: ${dir} is current (revision ${exported.revision})`,
-      );
-      ctx.io.out(`keys: ${keys}`);
-      if (exported.next_change_at !== null) ctx.io.out(`next change: ${when(exported.next_change_at, exported.now)}`);
-    }
-    return outcome.changed ? EXIT.ok : EXIT.unchanged;
+    return writeAndReport(ctx, out, exported, {
+      summary: summary(exported),
+      keys: exported.keys.map((k) => `${k.id} ${k.state}${k.role === "encrypt" ? " (encrypts)" : ""}`).join(", "),
+      afterChange: "; reload the proxy",
+    });
   },
 };
