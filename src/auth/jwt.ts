@@ -39,6 +39,17 @@ export const REMOTE_JWKS = {
   /** Milliseconds keys are used before they are fetched again. */
   cacheMaxAge: 600_000,
 } as const;
+/**
+ * A verified token is reused, without a second signature check, for at most
+ * this long and never past its exp: a JWT caller sends the same token on
+ * every request until it renews it, and a signature check (~50-150 us)
+ * would otherwise be paid on every ticket open. The price: a key removed
+ * from the issuer's JWKS stops its tokens here up to this much later.
+ */
+export const VERIFIED_TOKEN_TTL_MS = 60_000;
+/** Most verified tokens remembered per isolate (oldest forgotten first). */
+export const VERIFIED_TOKEN_CACHE_SIZE = 4096;
+
 /** Seconds a failed JWKS fetch is not retried (each request would otherwise wait out its own timeout); the Retry-After of jwks_unavailable. */
 export const JWKS_RETRY_AFTER = 5;
 
@@ -156,6 +167,13 @@ export class JwtVerifier {
   private readonly byHeader = new Map<string, Map<string, Entry>>();
   /** Headers other than Authorization that some issuer listens on, in the order of JWT_ISSUERS. */
   readonly otherHeaders: readonly string[];
+  /**
+   * "header token" -> the caller it was verified as, and the window (ms,
+   * service clock) in which that holds: from the check (nbf and iat only get
+   * truer as time passes; a clock set back is checked afresh) until exp or
+   * the TTL. Successes only.
+   */
+  private readonly verified = new Map<string, { caller: Caller; from: number; until: number }>();
 
   constructor(
     issuers: readonly JwtIssuer[],
@@ -179,6 +197,24 @@ export class JwtVerifier {
     if (token.length > MAX_JWT_LENGTH || !COMPACT_JWS.test(token)) {
       throw refuse("token_malformed", "the token is not a compact JWS (three base64url segments)");
     }
+    const cacheKey = `${header} ${token}`;
+    const nowMs = this.options.clock();
+    const known = this.verified.get(cacheKey);
+    if (known) {
+      if (nowMs >= known.from && nowMs < known.until) return known.caller;
+      this.verified.delete(cacheKey);
+    }
+    const { caller, exp } = await this.check(token, header, nowMs);
+    const until = Math.min(exp * 1000, nowMs + VERIFIED_TOKEN_TTL_MS);
+    if (until > nowMs) {
+      if (this.verified.size >= VERIFIED_TOKEN_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(cacheKey, { caller, from: nowMs, until });
+    }
+    return caller;
+  }
+
+  /** The full check of a token: issuer, algorithm, signature, claims, grants. */
+  private async check(token: string, header: string, nowMs: number): Promise<{ caller: Caller; exp: number }> {
     let alg: unknown;
     let iss: unknown;
     try {
@@ -198,7 +234,6 @@ export class JwtVerifier {
         alg === "none" ? "unsigned tokens (alg none) are never accepted" : `issuer ${issuer.name} accepts ${issuer.algorithms.join(", ")} only`,
       );
     }
-    const nowMs = this.options.clock();
     let claims: JWTPayload;
     try {
       ({ payload: claims } = await jwtVerify(token, entry.keys, {
@@ -221,7 +256,8 @@ export class JwtVerifier {
       // The first grant whose conditions hold decides.
       const granted = applyGrant(grant, claims, this.contexts);
       if (typeof granted === "string") throw refuse("token_not_granted", `JWT_ISSUERS.${issuer.name}.grants[${i}] applies, but ${granted}`);
-      return { context: granted.context, scopes: granted.scopes, via: `jwt:${issuer.name}` };
+      // requiredClaims makes jose refuse a token without a numeric exp.
+      return { caller: { context: granted.context, scopes: granted.scopes, via: `jwt:${issuer.name}` }, exp: claims.exp! };
     }
     throw refuse("token_not_granted", `the token matches none of JWT_ISSUERS.${issuer.name}.grants`);
   }

@@ -228,6 +228,43 @@ describe("JWT callers: clock tolerance (the service's clock)", () => {
   });
 });
 
+describe("JWT callers: verified tokens are remembered", () => {
+  it("checks a token's signature once a minute at most, and never serves it past its exp", async () => {
+    const s = site();
+    const token = await sign({ sub: "edge-admin" }); // exp T0 + 3600
+    const verify = vi.spyOn(crypto.subtle, "verify");
+    try {
+      const get = async (at: number) => {
+        s.now = at;
+        return (await s.call("GET", "/v1/keys", bearer(token))).status;
+      };
+      expect(await get(T0)).toBe(200);
+      expect(verify).toHaveBeenCalledTimes(1);
+      expect(await get(T0 + 59)).toBe(200);
+      expect(verify).toHaveBeenCalledTimes(1); // remembered
+      expect(await get(T0 + 60)).toBe(200);
+      expect(verify).toHaveBeenCalledTimes(2); // a minute on: checked again
+      // Remembered up to exp, not beyond: past it, every use is checked again (and the tolerance applies).
+      expect(await get(T0 + 3590)).toBe(200);
+      expect(await get(T0 + 3599)).toBe(200);
+      expect(verify).toHaveBeenCalledTimes(3);
+      expect(await get(T0 + 3600 + 29)).toBe(200);
+      expect(await get(T0 + 3600 + 29)).toBe(200);
+      expect(verify).toHaveBeenCalledTimes(5);
+      expect(await get(T0 + 3600 + 31)).toBe(401);
+      // Another token is never taken for a remembered one, nor is a remembered token taken from another header.
+      s.now = T0 + 10;
+      expect(await get(T0 + 10)).toBe(200);
+      const other = await s.call("GET", "/v1/keys", bearer(`${token.slice(0, -2)}AA`));
+      expect([other.status, other.body.error.code]).toEqual([401, "token_signature_invalid"]);
+      const viaAccess = await s.call("GET", "/v1/keys", access(token));
+      expect(viaAccess.status).toBe(401);
+    } finally {
+      verify.mockRestore();
+    }
+  });
+});
+
 describe("JWT callers: Cloudflare Access", () => {
   it("accepts a service token's assertion in Cf-Access-Jwt-Assertion", async () => {
     const s = site();
