@@ -102,7 +102,9 @@ const CONTEXT_DEFAULTS: Omit<ContextSettings, "name"> = {
   flags: [],
   // OpenSSL's SSL_SESSION_CACHE_MAX_SIZE_DEFAULT.
   cache_size: 20_480,
-  cache_bytes: 8 * 1024 * 1024,
+  // About 13 MB of heap holds OpenSSL's 20480 TLS 1.2 sessions: the count,
+  // not the bytes, bounds a default context (src/store/records.ts, recordSize).
+  cache_bytes: 16 * 1024 * 1024,
   id_prefix: "",
   id_length: 32,
 };

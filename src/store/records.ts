@@ -167,13 +167,27 @@ export async function openRecord(
   }
 }
 
-/** Rough bytes a record takes in memory, for the internal cache's byte bound. */
+/**
+ * The record, its session, the LRU's entry and map slot: calibrated with the
+ * benchmark's heap snapshots (docs/benchmarks.md, part 4), together with
+ * TYPED_ARRAY_BYTES.
+ */
+const RECORD_BYTES = 170;
+/** What V8 spends on each Uint8Array besides its bytes: the view and its own ArrayBuffer object. */
+const TYPED_ARRAY_BYTES = 120;
+
+/**
+ * Bytes a record takes in the isolate's heap, for the internal cache's byte
+ * bound. An earlier count left out the typed arrays' own objects and said
+ * 412 bytes for a TLS 1.2 session that took 663-696 (measured), so
+ * cache_bytes bounded about 60% of what the cache really held.
+ */
 export function recordSize(record: StoredRecord, name: string): number {
   const s = record.session;
-  let n = 160 + 2 * name.length + DIGEST_BYTES;
-  if (s.master_secret) n += s.master_secret.length;
-  if (s.opaque) n += s.opaque.length;
-  for (const cert of s.peer_certificate_chain ?? []) n += cert.length + 16;
+  let n = RECORD_BYTES + 2 * name.length + DIGEST_BYTES + TYPED_ARRAY_BYTES;
+  if (s.master_secret) n += s.master_secret.length + TYPED_ARRAY_BYTES;
+  if (s.opaque) n += s.opaque.length + TYPED_ARRAY_BYTES;
+  for (const cert of s.peer_certificate_chain ?? []) n += cert.length + TYPED_ARRAY_BYTES;
   n += 2 * ((s.server_name?.length ?? 0) + (s.alpn?.length ?? 0));
   return n;
 }

@@ -32,7 +32,7 @@ function settings(overrides: Partial<ContextSettings> = {}): ContextSettings {
     cache_mode: "server",
     flags: [],
     cache_size: 20480,
-    cache_bytes: 8 * 1024 * 1024,
+    cache_bytes: 16 * 1024 * 1024,
     id_prefix: "",
     id_length: 32,
     ...overrides,
