@@ -80,6 +80,7 @@ export interface SettingsEnv {
   CONTEXTS?: string;
   KEY_RING_SETTINGS?: string;
   REPLAY_GUARD_SHARDS?: string;
+  /** JSON: issuers whose JWTs are accepted beside API_TOKENS (src/auth/issuers.ts); absent: JWT authentication is off. */
   JWT_ISSUERS?: string;
 }
 

@@ -119,12 +119,11 @@ function aad(ticket: Bytes, headerLength: number, context: string): Bytes {
 }
 
 /**
- * Seals a session into a ticket. The ticket is a view into a pool shared
- * with other tickets (see ticketBytes): its bytes are its own, its `buffer`
- * is not.
+ * The checks every ticket format makes of what it is asked to seal (binary
+ * here, JWE in src/tickets/jwe.ts): a ticket is never sealed corrupt.
  */
-export async function sealTicket(input: SealInput): Promise<Bytes> {
-  const { sessionId, withLookupId, keyId, lifetime, issuedAt } = input;
+export function checkSealInput(input: Pick<SealInput, "sessionId" | "keyId" | "issuedAt" | "lifetime">): void {
+  const { sessionId, keyId, lifetime, issuedAt } = input;
   if (sessionId.length < 1 || sessionId.length > MAX_LOOKUP_ID_BYTES) {
     throw new ResumptionError("session_invalid", "session id must be 1 to 32 bytes", "session_id");
   }
@@ -138,8 +137,38 @@ export async function sealTicket(input: SealInput): Promise<Bytes> {
   if (!Number.isInteger(lifetime) || lifetime < 1 || lifetime > SESSION_LIMITS.maxTimeout) {
     throw new ResumptionError("session_invalid", `lifetime must be 1 to ${SESSION_LIMITS.maxTimeout} seconds`, "lifetime");
   }
-  if (input.nonce && input.nonce.length !== NONCE_BYTES) throw new ResumptionError("key_invalid", "nonce must be 12 bytes");
+}
 
+/**
+ * A ticket that did not authenticate under its context's key: context_mismatch
+ * when it authenticates under another context's subkey of the same ring key,
+ * else ticket_invalid. One decryption per other context, on the failure path
+ * only; shared by both ticket formats.
+ */
+export async function refuseUnopened(
+  options: OpenOptions,
+  keyId: number,
+  authenticates: (key: CryptoKey, context: string) => Promise<boolean>,
+): Promise<never> {
+  for (const other of options.otherContexts ?? []) {
+    if (other === options.context) continue;
+    const otherKey = options.keys.subkey(keyId, other);
+    if (otherKey && (await authenticates(await otherKey, other))) {
+      throw new ResumptionError("context_mismatch", "the ticket was issued for another context");
+    }
+  }
+  throw new ResumptionError("ticket_invalid", "the ticket failed authentication");
+}
+
+/**
+ * Seals a session into a ticket. The ticket is a view into a pool shared
+ * with other tickets (see ticketBytes): its bytes are its own, its `buffer`
+ * is not.
+ */
+export async function sealTicket(input: SealInput): Promise<Bytes> {
+  checkSealInput(input);
+  if (input.nonce && input.nonce.length !== NONCE_BYTES) throw new ResumptionError("key_invalid", "nonce must be 12 bytes");
+  const { sessionId, withLookupId, keyId, lifetime, issuedAt } = input;
   const lookupLength = withLookupId ? sessionId.length : 0;
   const headerLength = FIXED_HEADER_BYTES + lookupLength + NONCE_BYTES;
 
@@ -265,14 +294,7 @@ export async function openTicket(ticket: Bytes, options: OpenOptions, header = p
   try {
     plaintext = new Uint8Array(await decrypt(ticket, header, options.context, isPromise(key) ? await key : key));
   } catch {
-    for (const other of options.otherContexts ?? []) {
-      if (other === options.context) continue;
-      const otherKey = options.keys.subkey(header.keyId, other);
-      if (otherKey && (await decrypt(ticket, header, other, await otherKey).then(() => true, () => false))) {
-        throw new ResumptionError("context_mismatch", "the ticket was issued for another context");
-      }
-    }
-    throw new ResumptionError("ticket_invalid", "the ticket failed authentication");
+    return refuseUnopened(options, header.keyId, (key, context) => decrypt(ticket, header, context, key).then(() => true, () => false));
   }
 
   return readBody(plaintext, header, options.now);

@@ -21,6 +21,7 @@
  */
 import { CompactEncrypt, compactDecrypt } from "jose";
 import {
+  checkSealInput,
   decodeBase64url,
   decodeHex,
   encodeHex,
@@ -30,6 +31,7 @@ import {
   MAX_TICKET_BYTES,
   NONCE_BYTES,
   parseSession,
+  refuseUnopened,
   ResumptionError,
   sessionToJson,
   TAG_BYTES,
@@ -126,14 +128,8 @@ export function parseJweHeader(text: string): JweTicketHeader {
 
 /** Seals a session as a compact JWE ticket under the given subkey (the same inputs as a binary ticket). */
 export async function sealJweTicket(input: Omit<SealInput, "nonce">): Promise<string> {
+  checkSealInput(input);
   const { sessionId, keyId, issuedAt, lifetime, context } = input;
-  if (sessionId.length < 1 || sessionId.length > MAX_LOOKUP_ID_BYTES) {
-    throw new ResumptionError("session_invalid", "session id must be 1 to 32 bytes", "session_id");
-  }
-  if (!Number.isInteger(keyId) || keyId < 0 || keyId > MAX_KEY_ID) throw new ResumptionError("key_invalid", "key id out of range");
-  if (!isUnixSeconds(issuedAt) || !Number.isInteger(lifetime) || lifetime < 1 || lifetime > MAX_TICKET_LIFETIME) {
-    throw new ResumptionError("session_invalid", `lifetime must be 1 to ${MAX_TICKET_LIFETIME} seconds from a non-negative issued_at`, "lifetime");
-  }
   const idHex = encodeHex(sessionId);
   const payload = { session_id: idHex, single_use: input.singleUse, session: sessionToJson(input.session) };
   const jwe = await new CompactEncrypt(utf8.encode(JSON.stringify(payload)))
@@ -174,14 +170,7 @@ export async function openJweTicket(text: string, options: OpenOptions, header =
   const key = options.keys.subkey(header.keyId, options.context);
   if (key === undefined) throw new KeyUnknownError(header.keyId, header.lookupId);
   const plaintext = await decrypt(text, await key);
-  if (!plaintext) {
-    for (const other of options.otherContexts ?? []) {
-      if (other === options.context) continue;
-      const otherKey = options.keys.subkey(header.keyId, other);
-      if (otherKey && (await decrypt(text, await otherKey))) throw new ResumptionError("context_mismatch", "the ticket was issued for another context");
-    }
-    throw new ResumptionError("ticket_invalid", "the ticket failed authentication");
-  }
+  if (!plaintext) return refuseUnopened(options, header.keyId, async (otherKey) => (await decrypt(text, otherKey)) !== undefined);
   // Authenticated from here on; a JWK holder may still have written nonsense.
   if (header.context !== options.context) throw new ResumptionError("context_mismatch", "the ticket was issued for another context");
   if (options.now >= header.expiresAt) throw new ResumptionError("ticket_expired", "the ticket has expired");
