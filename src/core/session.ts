@@ -564,32 +564,29 @@ function sessionRulesHold(s: Session): boolean {
 }
 
 /**
- * Recently decoded host names, by a hash of their bytes: a name seen before
- * is compared byte for byte and reused, with no decoding and no second
- * validation (the cached string passed isLowerHostName when it was decoded).
+ * Recently decoded host names, with their bytes, in slots picked by a cheap
+ * hash of a few of their bytes: a name seen before is compared byte for byte
+ * and reused, with no decoding and no second validation (the cached string
+ * passed isLowerHostName when it was decoded). A collision only costs a miss.
  */
 const HOST_CACHE_SIZE = 256;
-const hostCache: (string | undefined)[] = new Array<string | undefined>(HOST_CACHE_SIZE).fill(undefined);
+const hostCacheNames: (string | undefined)[] = new Array<string | undefined>(HOST_CACHE_SIZE).fill(undefined);
+const hostCacheBytes: Bytes[] = new Array<Bytes>(HOST_CACHE_SIZE).fill(new Uint8Array(0));
 
 /** The n bytes at p as a lowercase host name, or undefined when they are not one. */
 function hostNameAt(buf: Bytes, p: number, n: number): string | undefined {
-  let h = n;
-  for (let i = 0; i < n; i++) h = Math.imul(h ^ buf[p + i]!, 0x01000193);
-  const slot = (h ^ (h >>> 16)) & (HOST_CACHE_SIZE - 1);
-  const cached = hostCache[slot];
-  if (cached !== undefined && cached.length === n) {
-    let same = true;
-    for (let i = 0; i < n; i++) {
-      if (cached.charCodeAt(i) !== buf[p + i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return cached;
+  if (n === 0) return undefined;
+  const slot = (n * 31 + buf[p]! * 7 + buf[p + (n >>> 1)]! * 3 + buf[p + n - 1]!) & (HOST_CACHE_SIZE - 1);
+  const cached = hostCacheBytes[slot]!;
+  if (cached.length === n) {
+    let i = 0;
+    while (i < n && cached[i] === buf[p + i]) i++;
+    if (i === n) return hostCacheNames[slot];
   }
   const name = asciiAt(buf, p, n);
   if (name === undefined || !isLowerHostName(name)) return undefined;
-  hostCache[slot] = name;
+  hostCacheNames[slot] = name;
+  hostCacheBytes[slot] = buf.slice(p, p + n);
   return name;
 }
 

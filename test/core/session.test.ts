@@ -252,6 +252,26 @@ describe("server_name", () => {
   });
 });
 
+describe("server_name when decoding", () => {
+  // The decoder keeps recently decoded names, in slots picked by a few of
+  // their bytes: names alike in length and in those bytes share a slot.
+  const session = parseSession(TLS12, DEFAULTS);
+  const decodedName = (name: string) => decodeSession(encodeSession({ ...session, server_name: name })).server_name;
+
+  it("gives back each name, also when names that share a slot alternate", () => {
+    const names = ["a1c.example.com", "a2c.example.com", "a1c.exbmple.com", "a3c.exampl0.com"];
+    for (let round = 0; round < 3; round++) for (const name of names) expect(decodedName(name)).toBe(name);
+  });
+
+  it("refuses a name that is not a lowercase host name, right after a valid one of the same shape", () => {
+    expect(decodedName("a1c.example.com")).toBe("a1c.example.com");
+    for (const bad of ["a1C.example.com", "a1c.exa_ple.com", "a1c..xample.com"]) {
+      expect(() => decodedName(bad), bad).toThrowError(/server_name is not a lowercase host name/);
+    }
+    expect(decodedName("a1c.example.com")).toBe("a1c.example.com");
+  });
+});
+
 describe("varints (docs/ticket-format.md)", () => {
   it("encode the documented examples and decode them back", () => {
     const examples: [number, string][] = [
