@@ -33,7 +33,7 @@ const plan = smoke
       watchdogS: 170,
     }
   : {
-      core: { runs: RUNS, rounds: 10, targetMs: 30, rings: [2, 8, 32, 128], profileOps: 20_000, coldRequests: 300 },
+      core: { runs: RUNS, rounds: 30, targetMs: 30, rings: [2, 8, 32, 128], profileOps: 20_000, coldRequests: 300 },
       openssl: RUNS,
       choice: { runs: RUNS, durationS: 2 },
       http: { runs: RUNS, durationS: DURATION, warmS: 2, profile: true, sessionCounts: [1_000, 10_000, 100_000], memorySessions: 5_000 },

@@ -73,7 +73,7 @@ export function renderReport(r) {
         "",
         candTable(w.core, "µs per round trip"),
         "",
-        `Ratios are taken within each run (the candidates interleave a, b, c, d, e, a, b, …), then summarised over the runs. Operations per timed request: ${Object.entries(w.ns).filter(([k]) => !k.startsWith("ring")).map(([k, v]) => `${k} ${v}`).join(", ")}.`,
+        `Ratios are taken within each run (the candidates interleave a, b, c, d, e, a, b, …), then summarised over the runs. ${w.rounds ? `Each run is ${w.rounds} rounds of one timed request per candidate; a candidate's figure for the run is the median of its ${w.rounds} requests. ` : ""}Operations per timed request: ${Object.entries(w.ns).filter(([k]) => !k.startsWith("ring")).map(([k, v]) => `${k} ${v}`).join(", ")}.`,
         "",
         "**How it is timed.** On Cloudflare's edge, workerd's `Date.now()` and `performance.now()` are coarsened against Spectre: they only move forward around I/O, so a loop cannot time itself. The bench worker runs n operations per request and the Node side measures each request's wall time with `performance.now()`; the per-request overhead (requests with n = 0, interleaved in the same runs: " +
           `${fmt(s(w.core.map((x) => x.overheadMs)))} ms) is subtracted and the rest divided by n. ` +

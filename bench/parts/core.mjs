@@ -141,7 +141,7 @@ export async function coreInWorkerd({ runs, rounds, targetMs, rings, profileOps 
         insp.close();
       }
     }
-    return { candidates: setup.candidates, sizes: setup.sizes, plaintextBytes: setup.plaintextBytes, ns, overheadMs: overhead, linear, clock, clockSync, core, parts, ring, cold, coldRequests, profile };
+    return { candidates: setup.candidates, sizes: setup.sizes, plaintextBytes: setup.plaintextBytes, rounds, ns, overheadMs: overhead, linear, clock, clockSync, core, parts, ring, cold, coldRequests, profile };
   } finally {
     await dispose();
   }
