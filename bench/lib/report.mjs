@@ -222,6 +222,22 @@ export function renderReport(r) {
     if (!h.sessions?.available) p(`The session routes: ${h.sessions?.reason}; the harness measures them once the route answers.`, "");
     if (h.sessions?.available) p("KV here is Miniflare's local simulation (a SQLite-backed service in the same workerd process), not Cloudflare's KV: a KV hit's figures say what the worker's own path costs, not what a KV read costs in production.", "");
 
+    if (h.equalLoad) {
+      const e = h.equalLoad;
+      const sl = (xs, k) => fmt(s(xs.map((x) => x[k])));
+      p(
+        "#### Latency at equal offered load",
+        "",
+        `wrk's closed loop measures latency at saturation, where Little's law ties it to throughput: with ${h.connections} connections each waiting for its answer, a route that serves 0.7× the requests has about 1.4× the latency, whatever its tail. To see the tail a route adds by itself, \`bench/rateload.mjs\` (a separate Node process) offers both routes the same fixed rate, ${e.rate} requests/s (${Math.round(e.fraction * 100)}% of what open sustained above), open loop: request i is due at i ÷ rate whether or not earlier ones were answered, and its latency counts from when it was due, so a stall counts for every request due during it (no coordinated omission). ${e.runs} slices of ${e.durationS} s per route, alternating healthz and open; each route's latencies are pooled over its slices.`,
+        "",
+        table(
+          ["route", "requests", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "p99 of each slice, ms"],
+          Object.entries(e.routes).map(([id, x]) => [id === "open" ? "POST /v1/tickets/open" : "GET /healthz", String(x.requests), num(x.p50), num(x.p90), num(x.p99), num(x.p999), num(x.max), sl(x.slices, "p99")]),
+        ),
+        "",
+      );
+    }
+
     const floor = h.routes.filter((x) => x.floor);
     const fb = route("floor-healthz");
     p(

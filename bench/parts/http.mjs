@@ -4,7 +4,8 @@
 // trivial route (GET /healthz), the order rotated from run to run.
 import { readFileSync } from "node:fs";
 import { connectInspector, liveHeapBytes, moduleMap, selfTimes } from "../lib/inspector.mjs";
-import { freePort, sleep } from "../lib/proc.mjs";
+import { freePort, run, sleep } from "../lib/proc.mjs";
+import { median, percentile } from "../lib/stats.mjs";
 import { client, serveBenchWorker, serveMiniflare, serveWranglerDev, serviceBundle } from "../lib/serve.mjs";
 import { bodyFile, wrk } from "../lib/wrk.mjs";
 import { bulkGet, bulkPut, idsFile, probeSessions, putSession, REFERENCE, sessionId } from "./sessions.mjs";
@@ -49,8 +50,16 @@ export async function httpPart(o) {
     result.ticketChars = sealed.ticket.length;
 
     const routes = [
-      { id: "healthz", label: "GET /healthz (trivial route)", url: `${server.url}/healthz`, script: "get", env: {} },
-      { id: "open", label: "POST /v1/tickets/open", url: `${server.url}/v1/tickets/open`, script: "post", env: { BENCH_TOKEN: server.token, BENCH_BODY_FILE: bodyFile({ ticket: sealed.ticket }) } },
+      { id: "healthz", label: "GET /healthz (trivial route)", url: `${server.url}/healthz`, script: "get", env: {}, request: { method: "GET" } },
+      {
+        id: "open",
+        label: "POST /v1/tickets/open",
+        url: `${server.url}/v1/tickets/open`,
+        script: "post",
+        env: { BENCH_TOKEN: server.token, BENCH_BODY_FILE: bodyFile({ ticket: sealed.ticket }) },
+        // The same request as post.lua sends, for the open-loop load below.
+        request: { method: "POST", headers: { ...auth(), ...json }, body: JSON.stringify({ ticket: sealed.ticket }) },
+      },
       { id: "seal", label: "POST /v1/tickets", url: `${server.url}/v1/tickets`, script: "post", env: { BENCH_TOKEN: server.token, BENCH_BODY_FILE: bodyFile({ session: REFERENCE }) } },
     ];
 
@@ -112,6 +121,11 @@ export async function httpPart(o) {
       log(`  run ${r + 1}/${runs}: ` + ["healthz", "open", "seal"].map((id) => `${id} ${Math.round(result.perRun[id].at(-1).rps)}/s`).join(", "));
     }
 
+    if (o.equalLoad) {
+      const openRps = median(result.perRun.open.map((x) => x.rps));
+      result.equalLoad = await equalLoad(routes.filter((r) => r.id === "healthz" || r.id === "open"), { ...o.equalLoad, openRps, log });
+    }
+
     // Profiled on the no-log variant: with an inspector attached, every
     // console.log is also serialised to it, which would swamp the profile.
     if (o.profile) {
@@ -129,6 +143,46 @@ export async function httpPart(o) {
     await ladder.stop();
     await server.stop();
   }
+}
+
+/**
+ * Latency at equal offered load: healthz and open at the same fixed rate, a
+ * fraction of what open sustains, from an open-loop generator
+ * (bench/rateload.mjs: latency counts from when a request was due). The
+ * routes alternate slice by slice, so that both meet the machine's stalls
+ * alike, and each route's latencies are pooled over its slices: on a shared
+ * 2-core machine a single slice's p99 is whichever stall happened in it.
+ */
+async function equalLoad(routes, { fraction, durationS, runs, openRps, log }) {
+  const rate = Math.max(50, Math.round(fraction * openRps));
+  const out = { rate, fraction, durationS, runs, routes: {} };
+  const pooled = Object.fromEntries(routes.map((r) => [r.id, []]));
+  const slices = Object.fromEntries(routes.map((r) => [r.id, []]));
+  for (let i = 0; i < runs; i++) {
+    for (const route of i % 2 ? [...routes].reverse() : routes) {
+      const spec = { url: route.url, ...route.request, rate, durationMs: durationS * 1000 };
+      const { stdout } = await run(process.execPath, [new URL("../rateload.mjs", import.meta.url).pathname, JSON.stringify(spec)], { timeoutMs: (durationS + 30) * 1000 });
+      const x = JSON.parse(stdout.trim().split("\n").pop());
+      if (x.errors || x.unanswered) log(`  ! equal load ${route.id}: ${x.errors} errors, ${x.unanswered} unanswered`);
+      pooled[route.id].push(...x.latencyMs);
+      slices[route.id].push({ due: x.due, done: x.done, errors: x.errors, unanswered: x.unanswered, p50: percentile(x.latencyMs, 50), p99: percentile(x.latencyMs, 99) });
+    }
+  }
+  for (const route of routes) {
+    const xs = pooled[route.id].sort((a, b) => a - b);
+    out.routes[route.id] = {
+      requests: xs.length,
+      p50: percentile(xs, 50),
+      p90: percentile(xs, 90),
+      p99: percentile(xs, 99),
+      p999: percentile(xs, 99.9),
+      max: xs.at(-1),
+      slices: slices[route.id],
+    };
+  }
+  const [a, b] = routes.map((r) => out.routes[r.id]);
+  log(`  equal load, ${rate} req/s each: ${routes[0].id} p99 ${a.p99} ms, ${routes[1].id} p99 ${b.p99} ms (pooled over ${runs} slices of ${durationS} s)`);
+  return out;
 }
 
 /**
