@@ -13,7 +13,7 @@ const PORT = process.env.PORT ?? "8787";
 if (!existsSync(VARS)) {
   const token = `esr_dev_${randomBytes(24).toString("base64url")}`;
   const hash = createHash("sha256").update(token).digest("hex");
-  const grants = { [hash]: { context: "default", scopes: ["tickets", "sessions", "keys", "admin", "stek"] } };
+  const grants = { [hash]: { context: "default", scopes: ["tickets", "sessions", "keys", "admin", "stek", "metrics"] } };
   writeFileSync(
     VARS,
     [

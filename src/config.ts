@@ -6,7 +6,7 @@
 import { parseJwtIssuers, type JwtIssuer } from "./auth/issuers.js";
 import { decodeBase64url, decodeHex, type Bytes } from "./core/index.js";
 
-export const SCOPES = ["tickets", "sessions", "keys", "admin", "stek"] as const;
+export const SCOPES = ["tickets", "sessions", "keys", "admin", "stek", "metrics"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** RFC 8446 4.6.1: no ticket lives longer than 7 days. */

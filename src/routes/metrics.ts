@@ -1,5 +1,5 @@
 /**
- * GET /metrics (scope admin): this isolate's counters in Prometheus text
+ * GET /metrics (scope metrics or admin): this isolate's counters in Prometheus text
  * format. Requests, seals, opens and single use are counted by the request
  * log (src/observability/log.ts); the key ring's refreshes are read from the
  * isolate's ring reader, and the session store's OpenSSL-named counters from
@@ -49,7 +49,8 @@ export function metricsRoute(metrics: ServiceMetrics) {
       method: "get",
       path: "/metrics",
       summary: "Counters in Prometheus text format, for this isolate (see esr_isolate_info).",
-      scope: "admin",
+      // metrics: a scraper's token reads counters and can do nothing else.
+      scope: ["metrics", "admin"],
       responses: { 200: { description: "Prometheus text exposition format 0.0.4", schema: { type: "string" }, contentType: "text/plain" } },
     },
     (c) => {

@@ -128,7 +128,7 @@ define(
     method: "get",
     path: "/v1/stats",
     summary: "OpenSSL's SSL_CTX_sess_* counters for the caller's context, in this isolate.",
-    scope: "admin",
+    scope: ["metrics", "admin"],
     responses: { 200: { description: "counters named as OpenSSL names them", schema: { type: "object" } } },
   },
   (c) => {

@@ -59,7 +59,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 
 <form id="auth" autocomplete="off">
   <label for="token">API token</label>
-  <input id="token" type="password" autocomplete="off" spellcheck="false" placeholder="Bearer token (scope keys; admin for counters)">
+  <input id="token" type="password" autocomplete="off" spellcheck="false" placeholder="Bearer token (scope keys; metrics for counters)">
   <button type="submit">Use token</button>
   <button type="button" id="forget">Forget</button>
   <button type="button" id="refresh">Refresh</button>

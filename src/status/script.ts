@@ -135,7 +135,7 @@ async function showCounters() {
   const res = await api("/metrics");
   if (res.status !== 200) {
     fillTable("ticket-counters", []);
-    say("ticket-status", res.status === 401 || res.status === 403 ? "Counters need a token with scope admin." : "GET /metrics answered " + res.status + ".", "warn");
+    say("ticket-status", res.status === 401 || res.status === 403 ? "Counters need a token with scope metrics or admin." : "GET /metrics answered " + res.status + ".", "warn");
     return;
   }
   const m = parseMetrics(res.body);
@@ -198,7 +198,7 @@ async function showSessions() {
   }
   if (res.status !== 200) {
     fillTable("session-counters", []);
-    say("session-status", res.status === 401 || res.status === 403 ? "Session statistics need a token with scope admin." : "GET /v1/stats answered " + res.status + ".", "warn");
+    say("session-status", res.status === 401 || res.status === 403 ? "Session statistics need a token with scope metrics or admin." : "GET /v1/stats answered " + res.status + ".", "warn");
     return;
   }
   const stats = res.body || {};

@@ -182,7 +182,7 @@ describe("the status page in Chromium", () => {
       // A token with scope keys alone: the timeline, and a note instead of counters.
       await submitToken(page, KEYS_ONLY);
       expect(await page.locator("#timeline [data-key-id]").count()).toBe(ids.length);
-      expect(await page.textContent("#ticket-status")).toMatch(/need a token with scope admin/);
+      expect(await page.textContent("#ticket-status")).toMatch(/need a token with scope metrics or admin/);
 
       // Forgetting the token removes it and what it showed.
       await page.click("#forget");

@@ -27,6 +27,7 @@ export const TEST_TOKENS = {
   "alpha-tickets": { context: "alpha", scopes: ["tickets"] },
   "alpha-sessions": { context: "alpha", scopes: ["sessions"] },
   "alpha-keys": { context: "alpha", scopes: ["keys"] },
+  "alpha-metrics": { context: "alpha", scopes: ["metrics"] },
   "beta-all": { context: "beta", scopes: ["tickets", "sessions", "keys", "admin", "stek"] },
   "sess-off": { context: "sess-off", scopes: ["tickets", "sessions", "admin"] },
   "sess-client": { context: "sess-client", scopes: ["tickets", "sessions", "admin"] },

@@ -154,10 +154,32 @@ describe("the request log", () => {
 });
 
 describe("GET /metrics", () => {
-  it("needs the admin scope", async () => {
+  it("needs the metrics or the admin scope", async () => {
     const loc = location();
     expect((await loc.call("GET", "/metrics")).status).toBe(401);
     expect((await loc.json("GET", "/metrics", { token: "alpha-keys" })).body.error.code).toBe("forbidden");
+    expect((await loc.call("GET", "/metrics", { token: "alpha-all" })).status).toBe(200);
+  });
+
+  it("a metrics token reads the counters and can do nothing else", async () => {
+    const loc = location();
+    const metrics = await loc.call("GET", "/metrics", { token: "alpha-metrics" });
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain("esr_isolate_info");
+    const stats = await loc.json("GET", "/v1/stats", { token: "alpha-metrics" });
+    expect([stats.status, stats.body.context]).toEqual([200, "alpha"]);
+    const refused: [string, string, object?][] = [
+      ["GET", "/v1/keys"],
+      ["POST", "/v1/keys/rotate", {}],
+      ["GET", "/v1/keys/export"],
+      ["POST", "/v1/sessions/flush", {}],
+      ["POST", "/v1/tickets", { session: TLS12_SESSION }],
+      ["GET", `/v1/sessions/${"ab".repeat(16)}`],
+    ];
+    for (const [method, path, body] of refused) {
+      const res = await loc.json(method, path, { token: "alpha-metrics", ...(body && { body }) });
+      expect([path, res.status, res.body.error.code]).toEqual([path, 403, "forbidden"]);
+    }
   });
 
   it("counts requests, seals, opens by outcome, renewals, single use and ring refreshes", async () => {
