@@ -334,7 +334,7 @@ export function renderReport(r) {
     else if (!sc) p("Not measured in this run.", "");
     else {
       p(
-        `GET /v1/sessions/{id} for ids drawn at random among N stored sessions (stored with PUT beforehand), \`wrk -c${r.http.connections}\`, ${r.http.durationS} s per run. The isolate's own counters (GET /v1/stats, before and after each run) split the lookups into internal-cache hits and KV hits; with the defaults the internal cache holds at most 20,480 sessions and 8 MiB per context.`,
+        `GET /v1/sessions/{id} for ids drawn at random among N stored sessions (stored with PUT beforehand), \`wrk -c${r.http.connections}\`, ${r.http.durationS} s per run. The isolate's own counters (GET /v1/stats, before and after each run) split the lookups into internal-cache hits and KV hits; with the defaults the internal cache holds at most 20,480 sessions and 16 MiB (\`cache_size\`, \`cache_bytes\`) per context.`,
         "",
         table(
           ["stored sessions", "req/s", "p50 ms", "p99 ms", "answered from the internal cache", "from KV"],
