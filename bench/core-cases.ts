@@ -25,6 +25,7 @@ import {
   utf8,
   writeSession,
   type Bytes,
+  type SealInput,
   type Session,
   type SessionJson,
 } from "../src/core/index.js";
@@ -85,6 +86,19 @@ function ticketBody(): Bytes {
   return w.finish();
 }
 
+/** What every candidate built on sealTicket or sealJweTicket seals: the reference session under one key. */
+const referenceSealInput = (keyId: number, key: CryptoKey, withLookupId = false): SealInput => ({
+  session: referenceSession,
+  sessionId: SESSION_ID,
+  withLookupId,
+  issuedAt: ISSUED_AT,
+  lifetime: LIFETIME,
+  singleUse: false,
+  context: CONTEXT,
+  keyId,
+  key,
+});
+
 const randomKeyBytes = (): Bytes => crypto.getRandomValues(new Uint8Array(32));
 const aesKey = (raw: Bytes) => crypto.subtle.importKey("raw", raw, { name: "AES-GCM" }, false, ["encrypt", "decrypt"]);
 
@@ -136,18 +150,7 @@ export async function makeCandidates(): Promise<{ candidates: Candidate[]; break
   cache.add(KEY_ID, material.slice());
   const subkey = await cache.subkey(KEY_ID, CONTEXT)!;
   const openOptions = { context: CONTEXT, now: NOW, keys: cache, otherContexts: [CONTEXT] };
-  const seal = () =>
-    sealTicket({
-      session: referenceSession,
-      sessionId: SESSION_ID,
-      withLookupId: false,
-      issuedAt: ISSUED_AT,
-      lifetime: LIFETIME,
-      singleUse: false,
-      context: CONTEXT,
-      keyId: KEY_ID,
-      key: subkey,
-    });
+  const seal = () => sealTicket(referenceSealInput(KEY_ID, subkey));
   const core: Candidate = {
     id: "b",
     label: "this project: sealTicket + openTicket (TicketKeyCache, subkey derived)",
@@ -197,7 +200,7 @@ export async function makeCandidates(): Promise<{ candidates: Candidate[]; break
 
   // (f) This project's JWE format (src/tickets/jwe.ts): jose under the same subkey, plus the format's checks and the session's validation on open.
   const sealJwe = () =>
-    sealJweTicket({ session: referenceSession, sessionId: SESSION_ID, withLookupId: false, issuedAt: ISSUED_AT, lifetime: LIFETIME, singleUse: false, context: CONTEXT, keyId: KEY_ID, key: subkey });
+    sealJweTicket(referenceSealInput(KEY_ID, subkey));
   const projectJwe: Candidate = {
     id: "f",
     label: "this project's JWE format: sealJweTicket + openJweTicket (jose, the same subkey, full checks)",
@@ -216,17 +219,7 @@ export async function makeCandidates(): Promise<{ candidates: Candidate[]; break
     assert(encodeHex(pt) === encodeHex(body), "(a) round trip");
   }
   const ticket = await seal();
-  const ticketWithLookupId = await sealTicket({
-    session: referenceSession,
-    sessionId: SESSION_ID,
-    withLookupId: true,
-    issuedAt: ISSUED_AT,
-    lifetime: LIFETIME,
-    singleUse: false,
-    context: CONTEXT,
-    keyId: KEY_ID,
-    key: subkey,
-  });
+  const ticketWithLookupId = await sealTicket(referenceSealInput(KEY_ID, subkey, true));
   {
     const opened = await openTicket(ticket, openOptions);
     assert(JSON.stringify(sessionToJson(opened.session)) === JSON.stringify(JSON_TICKET_PAYLOAD.session), "(b) session");
@@ -308,17 +301,7 @@ export async function makeRingCandidate(keys: number, tickets = 256, id = `ring$
   for (let i = 0; i < tickets; i++) {
     const keyId = idList[pick[i]! % idList.length]!;
     sealed.push(
-      await sealTicket({
-        session: referenceSession,
-        sessionId: SESSION_ID,
-        withLookupId: false,
-        issuedAt: ISSUED_AT,
-        lifetime: LIFETIME,
-        singleUse: false,
-        context: CONTEXT,
-        keyId,
-        key: subkeys.get(keyId)!,
-      }),
+      await sealTicket(referenceSealInput(keyId, subkeys.get(keyId)!)),
     );
   }
   const options = { context: CONTEXT, now: NOW, keys: cache, otherContexts: [CONTEXT] };
