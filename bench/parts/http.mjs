@@ -148,24 +148,28 @@ export async function httpPart(o) {
 /**
  * Latency at equal offered load: healthz and open at the same fixed rate, a
  * fraction of what open sustains, from an open-loop generator
- * (bench/rateload.mjs: latency counts from when a request was due). The
- * routes alternate slice by slice, so that both meet the machine's stalls
- * alike, and each route's latencies are pooled over its slices: on a shared
- * 2-core machine a single slice's p99 is whichever stall happened in it.
+ * (bench/rateload.mjs: latency counts from when a request was due). Both
+ * routes share one schedule, taking turns request by request, so every stall
+ * of this shared machine lands on both alike and the two p99s differ only by
+ * what the routes' own requests cost. Each route's latencies are pooled over
+ * the slices; each slice also gives its own ratio, taken within the slice.
  */
 async function equalLoad(routes, { fraction, durationS, runs, openRps, log }) {
   const rate = Math.max(50, Math.round(fraction * openRps));
-  const out = { rate, fraction, durationS, runs, routes: {} };
+  const out = { rate, fraction, durationS, runs, interleaved: true, routes: {} };
   const pooled = Object.fromEntries(routes.map((r) => [r.id, []]));
   const slices = Object.fromEntries(routes.map((r) => [r.id, []]));
   for (let i = 0; i < runs; i++) {
-    for (const route of i % 2 ? [...routes].reverse() : routes) {
-      const spec = { url: route.url, ...route.request, rate, durationMs: durationS * 1000 };
-      const { stdout } = await run(process.execPath, [new URL("../rateload.mjs", import.meta.url).pathname, JSON.stringify(spec)], { timeoutMs: (durationS + 30) * 1000 });
-      const x = JSON.parse(stdout.trim().split("\n").pop());
-      if (x.errors || x.unanswered) log(`  ! equal load ${route.id}: ${x.errors} errors, ${x.unanswered} unanswered`);
-      pooled[route.id].push(...x.latencyMs);
-      slices[route.id].push({ due: x.due, done: x.done, errors: x.errors, unanswered: x.unanswered, p50: percentile(x.latencyMs, 50), p99: percentile(x.latencyMs, 99) });
+    // The route that leads the turns alternates from slice to slice.
+    const order = i % 2 ? [...routes].reverse() : routes;
+    const spec = { targets: order.map((route) => ({ id: route.id, url: route.url, ...route.request })), rate, durationMs: durationS * 1000 };
+    const { stdout } = await run(process.execPath, [new URL("../rateload.mjs", import.meta.url).pathname, JSON.stringify(spec)], { timeoutMs: (durationS + 30) * 1000 });
+    const x = JSON.parse(stdout.trim().split("\n").pop());
+    for (const route of routes) {
+      const t = x.targets[route.id];
+      if (t.errors || t.unanswered) log(`  ! equal load ${route.id}: ${t.errors} errors, ${t.unanswered} unanswered`);
+      pooled[route.id].push(...t.latencyMs);
+      slices[route.id].push({ due: t.due, done: t.done, errors: t.errors, unanswered: t.unanswered, p50: percentile(t.latencyMs, 50), p99: percentile(t.latencyMs, 99) });
     }
   }
   for (const route of routes) {
@@ -181,7 +185,7 @@ async function equalLoad(routes, { fraction, durationS, runs, openRps, log }) {
     };
   }
   const [a, b] = routes.map((r) => out.routes[r.id]);
-  log(`  equal load, ${rate} req/s each: ${routes[0].id} p99 ${a.p99} ms, ${routes[1].id} p99 ${b.p99} ms (pooled over ${runs} slices of ${durationS} s)`);
+  log(`  equal load, ${rate} req/s each, interleaved: ${routes[0].id} p99 ${a.p99} ms, ${routes[1].id} p99 ${b.p99} ms (pooled over ${runs} slices of ${durationS} s)`);
   return out;
 }
 
