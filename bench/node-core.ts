@@ -36,7 +36,7 @@ async function calibrate(c: Candidate, targetMs: number): Promise<number> {
 /**
  * runs × rounds, the candidates interleaved within each round (the starting
  * candidate rotating from round to round); per run, the median µs per
- * operation. sameN: one n for the whole group (candidates doing the same work).
+ * operation and every round's figure. sameN: one n for the whole group (candidates doing the same work).
  */
 async function measure(groups: Candidate[], plan: Plan, sameN = false) {
   const ns = new Map<string, number>();
@@ -45,7 +45,7 @@ async function measure(groups: Candidate[], plan: Plan, sameN = false) {
     const n = median([...ns.values()]);
     for (const c of groups) ns.set(c.id, Math.round(n));
   }
-  const runs: Record<string, number>[] = [];
+  const runs: Record<string, number | Record<string, number[]>>[] = [];
   for (let r = 0; r < plan.runs; r++) {
     const samples = new Map<string, number[]>(groups.map((c) => [c.id, []]));
     for (let round = 0; round < plan.rounds; round++) {
@@ -54,7 +54,8 @@ async function measure(groups: Candidate[], plan: Plan, sameN = false) {
         samples.get(c.id)!.push(((await timeOps(c, n)) * 1000) / n);
       }
     }
-    runs.push(Object.fromEntries([...samples].map(([id, s]) => [id, median(s)])));
+    // Per run: the median µs per operation, and the rounds themselves (for ratios paired by round).
+    runs.push({ ...Object.fromEntries([...samples].map(([id, s]) => [id, median(s)])), rounds: Object.fromEntries(samples) });
   }
   return { n: Object.fromEntries(ns), runs };
 }

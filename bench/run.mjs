@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { ROOT, versions } from "./lib/build.mjs";
 import { cleanupAll, installExitHandlers, run } from "./lib/proc.mjs";
 import { readNotes, renderReport, ringGrowth } from "./lib/report.mjs";
-import { median, summary } from "./lib/stats.mjs";
+import { median, pairedRatio, summary } from "./lib/stats.mjs";
 import { hasWrk, WRK } from "./lib/wrk.mjs";
 import { coreInNode, coreInWorkerd } from "./parts/core.mjs";
 import { httpPart, serverChoice } from "./parts/http.mjs";
@@ -175,13 +175,13 @@ function targets(r) {
   };
   const w = r.core?.workerd;
   if (w) {
-    add("1. (b) ≤ 1.25 × (a), workerd", w.core.map((x) => x.b / x.a), (m) => m <= 1.25);
-    add("1. (b) ≥ 3 × faster than (c), workerd", w.core.map((x) => x.c / x.b), (m) => m >= 3);
+    add("1. (b) ≤ 1.25 × (a), workerd", w.core.map((x) => pairedRatio(x, "b", "a")), (m) => m <= 1.25);
+    add("1. (b) ≥ 3 × faster than (c), workerd", w.core.map((x) => pairedRatio(x, "c", "b")), (m) => m >= 3);
   }
   const n = r.core?.node;
   if (n) {
-    add("1. (b) ≤ 1.25 × (a), Node", n.core.map((x) => x.b / x.a), (m) => m <= 1.25);
-    add("1. (b) ≥ 3 × faster than (c), Node", n.core.map((x) => x.c / x.b), (m) => m >= 3);
+    add("1. (b) ≤ 1.25 × (a), Node", n.core.map((x) => pairedRatio(x, "b", "a")), (m) => m <= 1.25);
+    add("1. (b) ≥ 3 × faster than (c), Node", n.core.map((x) => pairedRatio(x, "c", "b")), (m) => m >= 3);
   }
   if (r.sizes) {
     const z = r.sizes.codec;
@@ -214,7 +214,7 @@ function targets(r) {
     if (!runs?.length) continue;
     const g = ringGrowth(r.core.rings, runs);
     const first = `ring${r.core.rings[0]}`;
-    const control = median(runs.map((x) => x[`${first}-control`] / x[first]));
+    const control = median(runs.map((x) => pairedRatio(x, `${first}-control`, first)));
     out.push({
       name: `4. open cost flat within 10% from ${r.core.rings[0]} to ${r.core.rings.at(-1)} keys, ${label} (largest median of N keys ÷ ${r.core.rings[0]} keys)`,
       figure: `${g.toFixed(2)}× (control, ${r.core.rings[0]} keys twice: ${control.toFixed(2)}×)`,

@@ -1,6 +1,6 @@
 // Renders docs/benchmarks.md from the results of one `npm run bench`.
 import { existsSync, readFileSync } from "node:fs";
-import { fmt, median, num, summary } from "./stats.mjs";
+import { fmt, median, num, pairedRatio, summary } from "./stats.mjs";
 
 const met = (ok) => (ok ? "**met**" : "**MISSED**");
 const s = (xs) => summary(xs);
@@ -62,8 +62,8 @@ export function renderReport(r) {
         ids.map((id) => [
           `(${id}) ${labels[id]}`,
           fmt(s(runs.map((x) => x[id]))),
-          fmt(s(runs.map((x) => x[id] / x.a))),
-          id === "b" ? "1" : fmt(s(runs.map((x) => x[id] / x.b))),
+          fmt(s(runs.map((x) => pairedRatio(x, id, "a")))),
+          id === "b" ? "1" : fmt(s(runs.map((x) => pairedRatio(x, id, "b")))),
         ]),
       );
     };
@@ -73,7 +73,7 @@ export function renderReport(r) {
         "",
         candTable(w.core, "µs per round trip"),
         "",
-        `Ratios are taken within each run (the candidates interleave a, b, c, d, e, a, b, …), then summarised over the runs. ${w.rounds ? `Each run is ${w.rounds} rounds of one timed request per candidate; a candidate's figure for the run is the median of its ${w.rounds} requests. ` : ""}Operations per timed request: ${Object.entries(w.ns).filter(([k]) => !k.startsWith("ring")).map(([k, v]) => `${k} ${v}`).join(", ")}.`,
+        `Ratios are taken within each run (the candidates interleave a, b, c, d, e, a, b, …), then summarised over the runs. ${w.rounds ? `Each run is ${w.rounds} rounds of one timed request per candidate; a candidate's µs for the run is the median of its ${w.rounds} requests, and a ratio for the run is the median of the ${w.rounds} ratios of requests made in the same round (paired: whatever slowed the machine during a round slowed both). ` : ""}Operations per timed request: ${Object.entries(w.ns).filter(([k]) => !k.startsWith("ring")).map(([k, v]) => `${k} ${v}`).join(", ")}.`,
         "",
         "**How it is timed.** On Cloudflare's edge, workerd's `Date.now()` and `performance.now()` are coarsened against Spectre: they only move forward around I/O, so a loop cannot time itself. The bench worker runs n operations per request and the Node side measures each request's wall time with `performance.now()`; the per-request overhead (requests with n = 0, interleaved in the same runs: " +
           `${fmt(s(w.core.map((x) => x.overheadMs)))} ms) is subtracted and the rest divided by n. ` +
@@ -98,11 +98,11 @@ export function renderReport(r) {
         ["", "µs", "÷ (a), same run"],
         [
           ["(a) the floor: AES-GCM encrypt + decrypt", fmt(s(runs.map((x) => x.a))), "1"],
-          ["(b) sealTicket + openTicket", fmt(s(runs.map((x) => x.b))), fmt(s(runs.map((x) => x.b / x.a)))],
-          ["sealTicket alone", fmt(s(runs.map((x) => x["b-seal"]))), fmt(s(runs.map((x) => x["b-seal"] / x.a)))],
-          ["openTicket alone", fmt(s(runs.map((x) => x["b-open"]))), fmt(s(runs.map((x) => x["b-open"] / x.a)))],
-          ["the body's codec alone (writeSession + readSession, no crypto)", fmt(s(runs.map((x) => x.codec))), fmt(s(runs.map((x) => x.codec / x.a)))],
-          ["(b) − (a): what the project adds to the crypto", fmt(s(runs.map((x) => x.b - x.a))), fmt(s(runs.map((x) => (x.b - x.a) / x.a)))],
+          ["(b) sealTicket + openTicket", fmt(s(runs.map((x) => x.b))), fmt(s(runs.map((x) => pairedRatio(x, "b", "a"))))],
+          ["sealTicket alone", fmt(s(runs.map((x) => x["b-seal"]))), fmt(s(runs.map((x) => pairedRatio(x, "b-seal", "a"))))],
+          ["openTicket alone", fmt(s(runs.map((x) => x["b-open"]))), fmt(s(runs.map((x) => pairedRatio(x, "b-open", "a"))))],
+          ["the body's codec alone (writeSession + readSession, no crypto)", fmt(s(runs.map((x) => x.codec))), fmt(s(runs.map((x) => pairedRatio(x, "codec", "a"))))],
+          ["(b) − (a): what the project adds to the crypto", fmt(s(runs.map((x) => x.b - x.a))), fmt(s(runs.map((x) => pairedRatio(x, "b", "a") - 1)))],
         ],
       );
     if (w?.parts?.length || c.node?.parts?.length) {
@@ -313,9 +313,9 @@ export function renderReport(r) {
     p("## 4. How cost grows", "", "### Keys in the ring (core level)", "", "`openTicket` on a `TicketKeyCache` holding N ring keys (random 24-bit ids, every subkey derived), opening 256 tickets sealed under keys picked at random, in turn; the four ring sizes interleaved within each run.", "");
     const ringTable = (runs) => {
       const first = `ring${r.core.rings[0]}`;
-      const rows = r.core.rings.map((n) => [String(n), fmt(s(runs.map((x) => x[`ring${n}`]))), n === r.core.rings[0] ? "1" : fmt(s(runs.map((x) => x[`ring${n}`] / x[first])))]);
+      const rows = r.core.rings.map((n) => [String(n), fmt(s(runs.map((x) => x[`ring${n}`]))), n === r.core.rings[0] ? "1" : fmt(s(runs.map((x) => pairedRatio(x, `ring${n}`, first))))]);
       if (runs[0]?.[`${first}-control`] !== undefined) {
-        rows.push([`${r.core.rings[0]} again (control: a second, identical cache)`, fmt(s(runs.map((x) => x[`${first}-control`]))), fmt(s(runs.map((x) => x[`${first}-control`] / x[first])))]);
+        rows.push([`${r.core.rings[0]} again (control: a second, identical cache)`, fmt(s(runs.map((x) => x[`${first}-control`]))), fmt(s(runs.map((x) => pairedRatio(x, `${first}-control`, first))))]);
       }
       return table(["keys in the ring", "µs per open", `÷ ${r.core.rings[0]} keys (same run)`], rows);
     };
@@ -418,5 +418,5 @@ export { median };
 /** The largest, over ring sizes, of the median (over runs) of time(N keys) ÷ time(smallest ring), same run. */
 export function ringGrowth(rings, runs) {
   const first = `ring${rings[0]}`;
-  return Math.max(...rings.slice(1).map((n) => median(runs.map((x) => x[`ring${n}`] / x[first]))));
+  return Math.max(...rings.slice(1).map((n) => median(runs.map((x) => pairedRatio(x, `ring${n}`, first)))));
 }

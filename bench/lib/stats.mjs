@@ -33,3 +33,17 @@ export function num(x, digits = 3) {
   if (a === 0) return "0";
   return Number(x.toPrecision(digits)).toString();
 }
+
+/**
+ * One run's ratio of two candidates: the median, over the run's rounds, of
+ * num ÷ den measured in the same round (adjacent requests). Pairing by round
+ * cancels whatever the machine did to both in that round, which the ratio
+ * of the two medians does not. Runs recorded before rounds were kept fall
+ * back to the ratio of the medians.
+ */
+export function pairedRatio(run, num, den) {
+  const a = run.rounds?.[num];
+  const b = run.rounds?.[den];
+  if (!a || !b || a.length !== b.length) return run[num] / run[den];
+  return median(a.map((x, i) => x / b[i]));
+}

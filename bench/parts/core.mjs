@@ -93,8 +93,10 @@ export async function coreInWorkerd({ runs, rounds, targetMs, rings, profileOps 
           walls.noop.push(await timed("noop", 0));
         }
         const ovh = median(walls.noop);
-        const perOpUs = Object.fromEntries(ids.map((id) => [id, median(walls[id].map((w) => ((w - ovh) * 1000) / ns[id]))]));
-        perRun.push({ ...perOpUs, overheadMs: ovh });
+        // µs per operation, round by round (kept for ratios paired by round: pairedRatio).
+        const byRound = Object.fromEntries(ids.map((id) => [id, walls[id].map((w) => ((w - ovh) * 1000) / ns[id])]));
+        const perOpUs = Object.fromEntries(ids.map((id) => [id, median(byRound[id])]));
+        perRun.push({ ...perOpUs, overheadMs: ovh, rounds: byRound });
       }
       return perRun;
     };
