@@ -36,6 +36,9 @@ export function renderReport(r) {
   );
 
   p("## Summary of the targets", "", table(["target", "figure", "verdict"], r.targets.map((t) => [t.name, t.figure, t.verdict])), "");
+  if (r.targets.some((t) => t.verdict.includes("MISSED"))) {
+    p("A verdict compares the figure with the target and nothing more. For each target missed, the Analysis at the end says where the time goes and whether the floor makes the target impossible.", "");
+  }
   for (const f of r.failures) p(`> **Part ${f.part} failed**: ${f.error}`, "");
 
   // Part 1
