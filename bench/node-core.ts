@@ -36,7 +36,8 @@ async function calibrate(c: Candidate, targetMs: number): Promise<number> {
 /**
  * runs × rounds, the candidates interleaved within each round (the starting
  * candidate rotating from round to round); per run, the median µs per
- * operation and every round's figure. sameN: one n for the whole group (candidates doing the same work).
+ * operation and every round's figure. sameN: one n for the whole group
+ * (candidates doing the same work).
  */
 async function measure(groups: Candidate[], plan: Plan, sameN = false) {
   const ns = new Map<string, number>();
