@@ -199,8 +199,7 @@ export async function makeCandidates(): Promise<{ candidates: Candidate[]; break
   };
 
   // (f) This project's JWE format (src/tickets/jwe.ts): jose under the same subkey, plus the format's checks and the session's validation on open.
-  const sealJwe = () =>
-    sealJweTicket(referenceSealInput(KEY_ID, subkey));
+  const sealJwe = () => sealJweTicket(referenceSealInput(KEY_ID, subkey));
   const projectJwe: Candidate = {
     id: "f",
     label: "this project's JWE format: sealJweTicket + openJweTicket (jose, the same subkey, full checks)",
