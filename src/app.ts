@@ -5,6 +5,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import type { JwksFetch } from "./auth/jwt.js";
 import { authenticateRequest } from "./http/auth.js";
+import { cors } from "./http/cors.js";
 import type { AppEnv } from "./http/context.js";
 import { errorResponse, ServiceError } from "./http/errors.js";
 import { requestLog } from "./observability/log.js";
@@ -39,6 +40,8 @@ export function createApp(options: AppOptions = {}) {
 
   // First, so that it sees every answer, errors included (it reads c.error).
   app.use("*", requestLog({ metrics, clock, write: options.writeLog }));
+  // Before the routes and the auth middleware: a preflight carries no token, and errors need the headers too.
+  app.use("*", cors());
   app.route("/", health);
   app.route("/", status);
   app.route("/", docs);

@@ -71,6 +71,8 @@ export interface Config {
   maxTicketLifetime: number;
   /** Durable Objects the single-use record is spread over (ids hash to a shard). */
   replayShards: number;
+  /** Exact origins whose pages may call the service from a browser (CORS_ORIGINS); empty: no CORS headers at all. */
+  corsOrigins: ReadonlySet<string>;
 }
 
 /** The raw bindings settings come from. */
@@ -82,6 +84,8 @@ export interface SettingsEnv {
   REPLAY_GUARD_SHARDS?: string;
   /** JSON: issuers whose JWTs are accepted beside API_TOKENS (src/auth/issuers.ts); absent: JWT authentication is off. */
   JWT_ISSUERS?: string;
+  /** JSON: exact origins (["https://app.example.com"]) whose pages may call the service; absent: no CORS. */
+  CORS_ORIGINS?: string;
 }
 
 export class ConfigError extends Error {
@@ -254,6 +258,43 @@ function parseReplayShards(raw: string | undefined): number {
   return n;
 }
 
+/** More would be a sign that a wildcard is wanted, which is never offered. */
+export const MAX_CORS_ORIGINS = 64;
+
+/**
+ * CORS_ORIGINS: a JSON array of exact origins, each as a browser sends it in
+ * Origin (scheme, host, port only when not the default: what URL.origin
+ * gives). No wildcards and no "null" (sandboxed frames, file: pages): the
+ * service answers with the caller's own origin, never "*". Plain http only
+ * for loopback hosts, where a development page runs.
+ */
+export function parseCorsOrigins(raw: string | undefined): ReadonlySet<string> {
+  const list = parseJsonSetting("CORS_ORIGINS", raw, []);
+  if (!Array.isArray(list)) throw new ConfigError("CORS_ORIGINS", 'must be a JSON array of origins, e.g. ["https://app.example.com"]');
+  if (list.length > MAX_CORS_ORIGINS) throw new ConfigError("CORS_ORIGINS", `must list at most ${MAX_CORS_ORIGINS} origins`);
+  const origins = new Set<string>();
+  list.forEach((value, i) => {
+    const where = `CORS_ORIGINS[${i}]`;
+    if (typeof value !== "string") throw new ConfigError(where, "must be a string");
+    if (value === "*" || value === "null") throw new ConfigError(where, `${JSON.stringify(value)} is not allowed: list the exact origins of the pages that call the service`);
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    if (!url || url.origin !== value) {
+      throw new ConfigError(where, `must be an exact origin, scheme://host[:port] in lowercase with no path or trailing slash${url && url.origin !== "null" ? ` (${JSON.stringify(url.origin)}?)` : ""}`);
+    }
+    if (url.protocol !== "https:" && !(url.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname))) {
+      throw new ConfigError(where, "must be https (http only for localhost, 127.0.0.1 or [::1])");
+    }
+    if (origins.has(value)) throw new ConfigError(where, "is listed twice");
+    origins.add(value);
+  });
+  return origins;
+}
+
 export function parseConfig(env: SettingsEnv): Config {
   const contexts = parseContexts(env.CONTEXTS);
   const keyRing = parseKeyRing(env.KEY_RING_SETTINGS);
@@ -266,6 +307,7 @@ export function parseConfig(env: SettingsEnv): Config {
     keyRing,
     maxTicketLifetime: Math.max(...[...contexts.values()].map((c) => c.ticket_lifetime)),
     replayShards: parseReplayShards(env.REPLAY_GUARD_SHARDS),
+    corsOrigins: parseCorsOrigins(env.CORS_ORIGINS),
   };
 }
 
@@ -280,7 +322,7 @@ export function loadConfig(env: SettingsEnv): Config {
   // common case is one WeakMap lookup, not a fingerprint of every setting.
   const known = configByEnv.get(env);
   if (known) return known;
-  const fingerprint = JSON.stringify([env.MASTER_KEY, env.API_TOKENS, env.CONTEXTS, env.KEY_RING_SETTINGS, env.REPLAY_GUARD_SHARDS, env.JWT_ISSUERS]);
+  const fingerprint = JSON.stringify([env.MASTER_KEY, env.API_TOKENS, env.CONTEXTS, env.KEY_RING_SETTINGS, env.REPLAY_GUARD_SHARDS, env.JWT_ISSUERS, env.CORS_ORIGINS]);
   let config = configCache.get(fingerprint);
   if (!config) {
     config = parseConfig(env);
