@@ -49,15 +49,18 @@ export function servicesFactory(clock: Clock, ringName = RING_OBJECT_NAME, jwksF
   return (env) => {
     const config = loadConfig(env);
     if (built?.config !== config) {
+      const replayGuard = new ReplayGuard(env.REPLAY_GUARD, config.replayShards);
       built = {
         config,
         services: {
           config,
           keyRing: new KeyRingReader((now) => ringObject(env, ringName).getRing(now), deriveKek(config.masterKey), config.keyRing.cache_ttl),
           ringObject: () => ringObject(env, ringName),
-          replayGuard: new ReplayGuard(env.REPLAY_GUARD, config.replayShards),
+          replayGuard,
           sessions: new SessionStore(config.contexts, new ExternalCache(kvStorage(env.SESSIONS), config.masterKey)),
-          jwt: config.jwtIssuers.length ? new JwtVerifier(config.jwtIssuers, new Set(config.contextNames), { clock, fetch: jwksFetch }) : undefined,
+          jwt: config.jwtIssuers.length
+            ? new JwtVerifier(config.jwtIssuers, new Set(config.contextNames), { clock, fetch: jwksFetch, fleetUses: replayGuard })
+            : undefined,
           now: () => Math.floor(clock() / 1000),
           nowMs: () => clock(),
         },

@@ -12,6 +12,7 @@
  *   "mesh":   { "issuer": "https://mesh.example", "audience": "esr",
  *               "jwks_url": "https://mesh.example/.well-known/jwks.json",   (or "jwks": {"keys": [...]})
  *               "algorithms": ["ES256"], "header": "authorization", "clock_tolerance": 30,
+ *               "typ": "at+jwt", "jti_replay": "fleet", "jwks_stale_if_error": 86400,
  *               "grants": [ { "when": { "sub": "edge-fra" }, "context": "default", "scopes": ["tickets"] },
  *                           { "context": { "claim": "esr_context", "allowed": ["default"] },
  *                             "scopes": { "claim": "scope", "allowed": ["tickets"] } } ] }
@@ -30,6 +31,13 @@ export type Preset = (typeof PRESETS)[number];
 export const ACCESS_HEADER = "cf-access-jwt-assertion";
 export const DEFAULT_CLOCK_TOLERANCE = 30;
 export const MAX_CLOCK_TOLERANCE = 300;
+/** Seconds a remote key set keeps verifying while its endpoint fails (jwks_stale_if_error): a day by default. */
+export const DEFAULT_JWKS_STALE_IF_ERROR = 86_400;
+export const MAX_JWKS_STALE_IF_ERROR = 604_800;
+
+/** Where a JWT's jti is remembered to refuse its second use: this isolate, or the whole fleet (the replay guard's Durable Objects). */
+export const JTI_REPLAY_MODES = ["isolate", "fleet"] as const;
+export type JtiReplay = (typeof JTI_REPLAY_MODES)[number];
 
 export type ClaimValue = string | number | boolean;
 
@@ -56,7 +64,10 @@ export interface JwtGrant {
   scopes: ScopesRule;
 }
 
-export type KeySource = { kind: "inline"; jwks: { keys: readonly Record<string, unknown>[] } } | { kind: "remote"; url: string };
+export type KeySource =
+  | { kind: "inline"; jwks: { keys: readonly Record<string, unknown>[] } }
+  /** staleIfError: seconds a fetched set keeps verifying while the endpoint fails. */
+  | { kind: "remote"; url: string; staleIfError: number };
 
 export interface JwtIssuer {
   /** The setting's key: names the issuer in errors and in the request log ("jwt:<name>"). */
@@ -72,11 +83,29 @@ export interface JwtIssuer {
   header: string;
   /** Seconds of leeway for exp, nbf and iat. */
   clockTolerance: number;
+  /** The `typ` header every token must carry (e.g. "at+jwt", compared as RFC 7515 says); undefined: not checked. */
+  typ: string | undefined;
+  /** Refuse a jti seen before (and a token without one), remembered in this isolate or fleet-wide; undefined: jti is not checked. */
+  jtiReplay: JtiReplay | undefined;
   /** Tried in order: the first whose `when` matches decides. */
   grants: readonly JwtGrant[];
 }
 
-const ISSUER_KEYS = ["preset", "team_domain", "issuer", "audience", "jwks", "jwks_url", "algorithms", "header", "clock_tolerance", "grants"];
+const ISSUER_KEYS = [
+  "preset",
+  "team_domain",
+  "issuer",
+  "audience",
+  "jwks",
+  "jwks_url",
+  "jwks_stale_if_error",
+  "algorithms",
+  "header",
+  "clock_tolerance",
+  "typ",
+  "jti_replay",
+  "grants",
+];
 const GRANT_KEYS = ["when", "context", "scopes"];
 /** Members of a private or symmetric JWK: a key that can sign has no place in a verifier's settings. */
 const SECRET_JWK_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"];
@@ -256,6 +285,31 @@ function clockTolerance(path: string, v: unknown): number {
   return v;
 }
 
+function staleIfError(path: string, v: unknown): number {
+  if (v === undefined) return DEFAULT_JWKS_STALE_IF_ERROR;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX_JWKS_STALE_IF_ERROR) {
+    throw new ConfigError(path, `must be an integer from 0 to ${MAX_JWKS_STALE_IF_ERROR} (seconds; 0: never past the 10-minute cache)`);
+  }
+  return v;
+}
+
+/** A media type's subtype as RFC 8725 3.11 uses it: "at+jwt", "JWT", or with "application/". */
+function typ(path: string, v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || !/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+\/-]{0,63}$/.test(v)) {
+    throw new ConfigError(path, 'must be a media type as the tokens\' typ header carries it, e.g. "at+jwt"');
+  }
+  return v;
+}
+
+function jtiReplay(path: string, v: unknown): JtiReplay | undefined {
+  if (v === undefined) return undefined;
+  if (!(JTI_REPLAY_MODES as readonly unknown[]).includes(v)) {
+    throw new ConfigError(path, `must be "isolate" (each jti once per isolate) or "fleet" (once fleet-wide, a Durable Object call per token)`);
+  }
+  return v as JtiReplay;
+}
+
 function parseIssuer(name: string, value: unknown, contexts: ReadonlySet<string>): JwtIssuer {
   const path = `JWT_ISSUERS.${name}`;
   const o = object(path, value, ISSUER_KEYS);
@@ -285,10 +339,14 @@ function parseIssuer(name: string, value: unknown, contexts: ReadonlySet<string>
 
   if (o.jwks !== undefined && o.jwks_url !== undefined) throw new ConfigError(`${path}.jwks`, "give either jwks or jwks_url, not both");
   let keys: KeySource;
+  const stale = staleIfError(`${path}.jwks_stale_if_error`, o.jwks_stale_if_error);
   if (o.jwks !== undefined) keys = { kind: "inline", jwks: inlineJwks(`${path}.jwks`, o.jwks) };
-  else if (o.jwks_url !== undefined) keys = { kind: "remote", url: jwksUrl(`${path}.jwks_url`, o.jwks_url) };
-  else if (defaults.jwksUrl !== undefined) keys = { kind: "remote", url: defaults.jwksUrl };
+  else if (o.jwks_url !== undefined) keys = { kind: "remote", url: jwksUrl(`${path}.jwks_url`, o.jwks_url), staleIfError: stale };
+  else if (defaults.jwksUrl !== undefined) keys = { kind: "remote", url: defaults.jwksUrl, staleIfError: stale };
   else throw new ConfigError(`${path}.jwks_url`, "is required (or an inline jwks): where the issuer's public keys are");
+  if (keys.kind === "inline" && o.jwks_stale_if_error !== undefined) {
+    throw new ConfigError(`${path}.jwks_stale_if_error`, "applies to a jwks_url only: an inline jwks is never fetched");
+  }
 
   const algs = o.algorithms !== undefined ? algorithms(`${path}.algorithms`, o.algorithms) : defaults.algorithms;
   if (algs === undefined) throw new ConfigError(`${path}.algorithms`, `is required: the algorithms the issuer signs with (${JWT_ALGORITHMS.join(", ")})`);
@@ -311,6 +369,8 @@ function parseIssuer(name: string, value: unknown, contexts: ReadonlySet<string>
     algorithms: algs,
     header,
     clockTolerance: clockTolerance(`${path}.clock_tolerance`, o.clock_tolerance),
+    typ: typ(`${path}.typ`, o.typ),
+    jtiReplay: jtiReplay(`${path}.jti_replay`, o.jti_replay),
     grants: grants(`${path}.grants`, o.grants, contexts),
   };
 }

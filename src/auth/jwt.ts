@@ -11,16 +11,21 @@
  * checked before jose runs (token_algorithm_refused: alg none never gets
  * further); then jose's jwtVerify with the issuer's key set, iss, aud,
  * algorithms, clock tolerance, exp required, and the service's clock as the
- * current time (tests move time; nothing here reads Date.now()).
+ * current time (tests move time; nothing here reads Date.now()), the
+ * issuer's `typ` when it sets one (token_type_invalid); then the grants;
+ * last, for an issuer with jti_replay, the jti's first use (token_replayed;
+ * src/auth/jti.ts).
  *
  * A message names the issuer's setting and the failed check, never the token
  * or a claim's value.
  */
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type FetchImplementation, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type FetchImplementation, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { Scope } from "../config.js";
 import type { Caller } from "../http/auth.js";
 import { ServiceError, type ErrorCode } from "../http/errors.js";
 import type { JwtGrant, JwtIssuer } from "./issuers.js";
+import { fleetJtiId, MAX_JTI_LENGTH, UsedJtis, type FleetUseRecord } from "./jti.js";
+import { JwksUnavailable, RemoteJwks } from "./remote-jwks.js";
 
 /** jose's fetch for a remote JWKS: tests inject one that serves a key set without network. */
 export type JwksFetch = FetchImplementation;
@@ -30,7 +35,7 @@ export const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /** Header values beyond this are refused unread (Access tokens are about 1 KiB; an RS512 one with many claims a few). */
 export const MAX_JWT_LENGTH = 16_384;
 
-/** Remote JWKS: jose's cache, as Access recommends (fetch the certs URL; keys rotate every 6 weeks). */
+/** Remote JWKS (src/auth/remote-jwks.ts), as Access recommends: fetch the certs URL, cache it; keys rotate every 6 weeks. */
 export const REMOTE_JWKS = {
   /** Milliseconds a fetch may take; the request that waits for it is a caller's. */
   timeoutDuration: 1500,
@@ -45,6 +50,8 @@ export const REMOTE_JWKS = {
  * every request until it renews it, and a signature check (~50-150 us)
  * would otherwise be paid on every ticket open. The price: a key removed
  * from the issuer's JWKS stops its tokens here up to this much later.
+ * Never for an issuer with jti_replay: there a second presentation is the
+ * replay to refuse, so every one is checked in full.
  */
 export const VERIFIED_TOKEN_TTL_MS = 60_000;
 /** Most verified tokens remembered per isolate (oldest forgotten first). */
@@ -70,6 +77,8 @@ export interface JwtVerifierOptions {
   clock: () => number;
   /** Fetch for remote key sets (globalThis.fetch by default). */
   fetch?: JwksFetch;
+  /** The fleet-wide single-use record, for issuers with jti_replay "fleet" (the replay guard). */
+  fleetUses?: FleetUseRecord;
 }
 
 interface Entry {
@@ -78,31 +87,26 @@ interface Entry {
 }
 
 /**
- * The key set of an issuer: jose's local set for an inline JWKS, jose's
- * remote set (cached, with cooldown) for a URL. Whatever goes wrong getting
- * keys, other than "no key for this kid", is jwks_unavailable: the issuer's
- * keys, not the caller's token, are at fault.
+ * The key set of an issuer: jose's local set for an inline JWKS, the cached
+ * remote set (src/auth/remote-jwks.ts) for a URL. Whatever goes wrong
+ * getting keys, other than "no key for this kid", is jwks_unavailable: the
+ * issuer's keys, not the caller's token, are at fault.
  */
 function keySet(issuer: JwtIssuer, options: JwtVerifierOptions): JWTVerifyGetKey {
-  let resolve: JWTVerifyGetKey;
-  // After a failure (unreachable, not 200, not a key set), no fetch for JWKS_RETRY_AFTER seconds (service clock).
-  let retryAt = -Infinity;
-  if (issuer.keys.kind === "inline") {
-    resolve = createLocalJWKSet(issuer.keys.jwks as Parameters<typeof createLocalJWKSet>[0]);
-  } else {
-    const fetchImpl: JwksFetch = options.fetch ?? ((url, init) => fetch(url, init));
-    const guarded: JwksFetch = (url, init) => (options.clock() < retryAt ? Promise.reject(new Error("JWKS fetch backing off")) : fetchImpl(url, init));
-    resolve = createRemoteJWKSet(new URL(issuer.keys.url), { ...REMOTE_JWKS, [customFetch]: guarded });
-  }
+  if (issuer.keys.kind === "inline") return createLocalJWKSet(issuer.keys.jwks as Parameters<typeof createLocalJWKSet>[0]);
+  const fetchImpl: JwksFetch = options.fetch ?? ((url, init) => fetch(url, init));
+  const remote = new RemoteJwks(issuer.keys.url, fetchImpl, options.clock, {
+    timeoutMs: REMOTE_JWKS.timeoutDuration,
+    cooldownMs: REMOTE_JWKS.cooldownDuration,
+    maxAgeMs: REMOTE_JWKS.cacheMaxAge,
+    retryAfterMs: JWKS_RETRY_AFTER * 1000,
+    staleIfErrorMs: issuer.keys.staleIfError * 1000,
+  });
   return async (header, token) => {
     try {
-      return await resolve(header, token);
+      return await remote.getKey(header, token);
     } catch (err) {
-      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
-      // Not extended while backing off: the next try comes JWKS_RETRY_AFTER after the failure.
-      const now = options.clock();
-      if (now >= retryAt) retryAt = now + JWKS_RETRY_AFTER * 1000;
-      throw unavailable(issuer);
+      throw err instanceof JwksUnavailable ? unavailable(issuer) : err;
     }
   };
 }
@@ -118,6 +122,7 @@ function mapJoseError(err: unknown, issuer: JwtIssuer): unknown {
     if (claim === "nbf" && err.reason === "check_failed") return refuse("token_not_yet_valid", `the token is not valid yet (nbf; issuer ${name}, clock tolerance ${issuer.clockTolerance} s)`);
     if (claim === "aud") return refuse("token_audience_invalid", `the token's aud is not an audience of issuer ${name}`);
     if (claim === "iss") return refuse("token_issuer_unknown", "the token's iss is not a configured issuer");
+    if (claim === "typ") return refuse("token_type_invalid", `the token's typ header is not ${issuer.typ} (issuer ${name})`);
     const what = err.reason === "missing" ? "is missing" : "is invalid";
     const extra = claim === "exp" && err.reason === "missing" ? " (a JWT without exp would be a permanent credential)" : "";
     return refuse("token_claims_invalid", `the token's ${claim} claim ${what}${extra}`);
@@ -174,6 +179,8 @@ export class JwtVerifier {
    * the TTL. Successes only.
    */
   private readonly verified = new Map<string, { caller: Caller; from: number; until: number }>();
+  /** jtis of jti_replay issuers used in this isolate. */
+  private readonly usedJtis = new UsedJtis();
 
   constructor(
     issuers: readonly JwtIssuer[],
@@ -204,9 +211,9 @@ export class JwtVerifier {
       if (nowMs >= known.from && nowMs < known.until) return known.caller;
       this.verified.delete(cacheKey);
     }
-    const { caller, exp } = await this.check(token, header, nowMs);
+    const { caller, exp, once } = await this.check(token, header, nowMs);
     const until = Math.min(exp * 1000, nowMs + VERIFIED_TOKEN_TTL_MS);
-    if (until > nowMs) {
+    if (until > nowMs && !once) {
       if (this.verified.size >= VERIFIED_TOKEN_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
       this.verified.set(cacheKey, { caller, from: nowMs, until });
     }
@@ -214,7 +221,7 @@ export class JwtVerifier {
   }
 
   /** The full check of a token: issuer, algorithm, signature, claims, grants. */
-  private async check(token: string, header: string, nowMs: number): Promise<{ caller: Caller; exp: number }> {
+  private async check(token: string, header: string, nowMs: number): Promise<{ caller: Caller; exp: number; once: boolean }> {
     let alg: unknown;
     let iss: unknown;
     try {
@@ -242,7 +249,8 @@ export class JwtVerifier {
         algorithms: [...issuer.algorithms],
         clockTolerance: issuer.clockTolerance,
         currentDate: new Date(nowMs),
-        requiredClaims: ["exp"],
+        requiredClaims: issuer.jtiReplay ? ["exp", "jti"] : ["exp"],
+        ...(issuer.typ !== undefined && { typ: issuer.typ }),
       }));
     } catch (err) {
       throw mapJoseError(err, issuer);
@@ -257,8 +265,43 @@ export class JwtVerifier {
       const granted = applyGrant(grant, claims, this.contexts);
       if (typeof granted === "string") throw refuse("token_not_granted", `JWT_ISSUERS.${issuer.name}.grants[${i}] applies, but ${granted}`);
       // requiredClaims makes jose refuse a token without a numeric exp.
-      return { caller: { context: granted.context, scopes: granted.scopes, via: `jwt:${issuer.name}` }, exp: claims.exp! };
+      const exp = claims.exp!;
+      if (issuer.jtiReplay) await this.useJti(issuer, claims.jti, exp, nowMs);
+      return { caller: { context: granted.context, scopes: granted.scopes, via: `jwt:${issuer.name}` }, exp, once: issuer.jtiReplay !== undefined };
     }
     throw refuse("token_not_granted", `the token matches none of JWT_ISSUERS.${issuer.name}.grants`);
+  }
+
+  /**
+   * The jti's first use, or a refusal (src/auth/jti.ts). Remembered until
+   * exp plus the tolerance: until then the token would still be accepted.
+   */
+  private async useJti(issuer: JwtIssuer, jti: unknown, exp: number, nowMs: number): Promise<void> {
+    if (typeof jti !== "string" || jti.length === 0 || jti.length > MAX_JTI_LENGTH) {
+      throw refuse("token_claims_invalid", `the token's jti claim is invalid (issuer ${issuer.name} refuses replays by jti: a string of 1 to ${MAX_JTI_LENGTH} characters)`);
+    }
+    const expiresAt = exp + issuer.clockTolerance;
+    const key = `${issuer.name}\n${jti}`;
+    const local = this.usedJtis.use(key, expiresAt * 1000, nowMs);
+    if (local === "replayed") throw refuse("token_replayed", `the token's jti was already used (issuer ${issuer.name})`);
+    if (local === "full") {
+      throw new ServiceError("replay_guard_unavailable", `this isolate remembers too many unexpired JWT ids to accept another of issuer ${issuer.name}; retry`, {
+        headers: { "retry-after": "1" },
+      });
+    }
+    if (issuer.jtiReplay !== "fleet") return;
+    const fleet = this.options.fleetUses;
+    let first: boolean;
+    try {
+      if (!fleet) throw new Error("no fleet-wide record");
+      first = await fleet.consume(await fleetJtiId(issuer.name, jti), expiresAt, Math.floor(nowMs / 1000));
+    } catch {
+      // Not used after all: a retry of this very token is judged afresh.
+      this.usedJtis.forget(key);
+      throw new ServiceError("replay_guard_unavailable", `the fleet-wide record of used JWT ids cannot be reached (issuer ${issuer.name}); the token is refused, never accepted twice`, {
+        headers: { "retry-after": "1" },
+      });
+    }
+    if (!first) throw refuse("token_replayed", `the token's jti was already used elsewhere in the fleet (issuer ${issuer.name})`);
   }
 }

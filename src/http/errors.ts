@@ -27,7 +27,9 @@ export const ERRORS = {
   token_expired: { status: 401, meaning: "the JWT's exp has passed, beyond the issuer's clock_tolerance" },
   token_not_yet_valid: { status: 401, meaning: "the JWT's nbf or iat is in the future, beyond the issuer's clock_tolerance" },
   token_audience_invalid: { status: 401, meaning: "the JWT's aud holds none of the issuer's configured audiences" },
-  token_claims_invalid: { status: 401, meaning: "a registered claim is missing or of the wrong type (exp is required: no permanent JWTs)" },
+  token_claims_invalid: { status: 401, meaning: "a registered claim is missing or of the wrong type (exp is required: no permanent JWTs; jti too where the issuer refuses replays)" },
+  token_type_invalid: { status: 401, meaning: "the JWT's typ header is not the one its issuer is configured with (e.g. at+jwt)" },
+  token_replayed: { status: 401, meaning: "the JWT's jti was already used, and its issuer is configured to refuse replays (jti_replay)" },
   token_not_granted: { status: 403, meaning: "the JWT is valid, but none of its issuer's grants gives it a context and a scope" },
   jwks_unavailable: { status: 503, meaning: "the issuer's JWKS cannot be fetched or is invalid, so no JWT of it can be checked; retry after Retry-After" },
   // The session store (docs/session-store.md)
@@ -48,7 +50,7 @@ export const ERRORS = {
   sni_mismatch: { status: 422, meaning: "the ticket's or session's server_name differs from the one requested" },
   // The service itself
   key_invalid: { status: 500, meaning: "key material in the ring is unusable" },
-  replay_guard_unavailable: { status: 503, meaning: "the single-use record cannot be reached: a single-use ticket is refused, never accepted twice" },
+  replay_guard_unavailable: { status: 503, meaning: "the single-use record cannot be reached (or, for JWT ids, this isolate's is full): a single-use ticket or JWT is refused, never accepted twice" },
   keyring_unavailable: { status: 503, meaning: "the key ring cannot be reached and no cached key may encrypt" },
   config_invalid: { status: 503, meaning: "the service's settings are invalid (the message names the setting)" },
   id_generation_failed: { status: 503, meaning: "no unused session id was found in 10 attempts (an id_prefix as long as id_length leaves one id)" },

@@ -54,8 +54,11 @@ export const JWT_AUTH_ERRORS: readonly ErrorCode[] = [
   "token_not_yet_valid",
   "token_audience_invalid",
   "token_claims_invalid",
+  "token_type_invalid",
+  "token_replayed",
   "token_not_granted",
   "jwks_unavailable",
+  "replay_guard_unavailable",
 ];
 
 /** Errors every route with that property can answer. */

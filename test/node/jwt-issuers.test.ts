@@ -93,7 +93,7 @@ describe("JWT_ISSUERS", () => {
   });
 
   it("allows http for a loopback JWKS URL only", () => {
-    expect(parse({ mesh: { ...MESH, jwks: undefined, jwks_url: "http://127.0.0.1:8788/jwks.json" } })[0]!.keys).toEqual({ kind: "remote", url: "http://127.0.0.1:8788/jwks.json" });
+    expect(parse({ mesh: { ...MESH, jwks: undefined, jwks_url: "http://127.0.0.1:8788/jwks.json" } })[0]!.keys).toEqual({ kind: "remote", url: "http://127.0.0.1:8788/jwks.json", staleIfError: 86_400 });
     expect(failure({ mesh: { ...MESH, jwks: undefined, jwks_url: "http://mesh.example/jwks.json" } })).toMatchObject({ setting: "JWT_ISSUERS.mesh.jwks_url" });
   });
 
@@ -138,6 +138,12 @@ describe("JWT_ISSUERS", () => {
     ["a team domain that is no host name", { access: { ...ACCESS, team_domain: "my team" } }, "JWT_ISSUERS.access.team_domain", /team domain/],
     ["the preset without its AUD tag", { access: { ...ACCESS, audience: undefined } }, "JWT_ISSUERS.access.audience", /AUD tag/],
     ["two issuers with one iss on one header", { mesh: MESH, mesh2: MESH }, "JWT_ISSUERS.mesh2.issuer", /JWT_ISSUERS.mesh's/],
+    ["a typ that is no media type", { mesh: { ...MESH, typ: "at jwt" } }, "JWT_ISSUERS.mesh.typ", /media type/],
+    ["an empty typ", { mesh: { ...MESH, typ: "" } }, "JWT_ISSUERS.mesh.typ", /media type/],
+    ["an unknown jti_replay", { mesh: { ...MESH, jti_replay: true } }, "JWT_ISSUERS.mesh.jti_replay", /"isolate".*"fleet"/],
+    ["a stale bound over a week", { access: { ...ACCESS, jwks_stale_if_error: 604_801 } }, "JWT_ISSUERS.access.jwks_stale_if_error", /0 to 604800/],
+    ["a negative stale bound", { access: { ...ACCESS, jwks_stale_if_error: -1 } }, "JWT_ISSUERS.access.jwks_stale_if_error", /0 to 604800/],
+    ["a stale bound for an inline jwks", { mesh: { ...MESH, jwks_stale_if_error: 60 } }, "JWT_ISSUERS.mesh.jwks_stale_if_error", /jwks_url only/],
   ])("refuses %s", (_, value, setting, message) => {
     const text = typeof value === "string" ? value : JSON.stringify(value);
     let err: unknown;
@@ -149,6 +155,16 @@ describe("JWT_ISSUERS", () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).setting).toBe(setting);
     expect((err as ConfigError).message).toMatch(message);
+  });
+
+  it("takes typ, jti_replay and jwks_stale_if_error; none of them checked or changed by default", () => {
+    const [plain] = parse({ mesh: MESH });
+    expect(plain).toMatchObject({ typ: undefined, jtiReplay: undefined });
+    const [access] = parse({ access: ACCESS });
+    expect(access!.keys).toMatchObject({ kind: "remote", staleIfError: 86_400 });
+    const [mesh, acc] = parse({ mesh: { ...MESH, typ: "application/at+jwt", jti_replay: "fleet" }, access: { ...ACCESS, jti_replay: "isolate", jwks_stale_if_error: 0 } });
+    expect(mesh).toMatchObject({ typ: "application/at+jwt", jtiReplay: "fleet" });
+    expect(acc).toMatchObject({ jtiReplay: "isolate", keys: { kind: "remote", staleIfError: 0 } });
   });
 
   it("names a private key member without its value", () => {

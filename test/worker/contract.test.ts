@@ -257,7 +257,17 @@ function generic(r: RegisteredRoute): Row[] {
     if (without) rows.push({ route, name: `a token without the scope (${without})`, token: without, body: r.body ? validBody(r) : undefined, status: 403, code: "forbidden" });
     // JWT callers (JWT_ISSUERS set for the row; the remote issuer's JWKS cannot be fetched in tests).
     for (const jwt of JWT_REFUSALS) {
-      rows.push({ route, name: `a JWT: ${jwt.name}`, headers: jwt.headers, env: () => ({ JWT_ISSUERS }), body: r.body ? validBody(r) : undefined, status: ERRORS[jwt.code].status, code: jwt.code });
+      rows.push({
+        route,
+        name: `a JWT: ${jwt.name}`,
+        headers: jwt.headers,
+        env: () => ({ JWT_ISSUERS, ...jwt.env?.() }),
+        // A replay: the token was accepted once already, at another location (the fleet-wide record saw it).
+        ...(jwt.presentFirst && { setup: async (loc: Location) => void (await location(loc.now, { env: { JWT_ISSUERS } }).call("GET", "/v1/keys", { headers: jwt.headers })) }),
+        body: r.body ? validBody(r) : undefined,
+        status: ERRORS[jwt.code].status,
+        code: jwt.code,
+      });
     }
   }
   if (r.body) {

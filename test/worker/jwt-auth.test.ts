@@ -23,7 +23,7 @@ interface Site {
 }
 
 /** An app with JWT_ISSUERS set (or the given setting), a clock the test moves, and its request log collected. */
-function site(options: { issuers?: string; fetch?: JwksFetch; start?: number } = {}): Site {
+function site(options: { issuers?: string; fetch?: JwksFetch; start?: number; env?: Partial<Env> } = {}): Site {
   const s = { now: options.start ?? T0, lines: [] as Record<string, unknown>[] } as Site;
   const app = createApp({
     clock: () => s.now * 1000,
@@ -31,7 +31,7 @@ function site(options: { issuers?: string; fetch?: JwksFetch; start?: number } =
     jwksFetch: options.fetch ?? noNetwork,
     writeLog: (line) => s.lines.push(JSON.parse(line)),
   });
-  const bindings = { ...(env as unknown as Env), JWT_ISSUERS: options.issuers ?? JWT_ISSUERS };
+  const bindings = { ...(env as unknown as Env), JWT_ISSUERS: options.issuers ?? JWT_ISSUERS, ...options.env };
   s.call = async (method, path, headers = {}, body) => {
     const init: RequestInit = { method, headers: { ...headers } };
     if (body !== undefined) {
@@ -142,12 +142,14 @@ describe("JWT callers: refusals", async () => {
   const rows = await refusals();
 
   it.each(rows.map((r) => [r.name, r] as const))("%s", async (_, row) => {
-    const s = site();
+    const s = site({ env: row.env?.() });
+    if (row.presentFirst) expect((await s.call("GET", "/v1/keys", row.headers)).status).toBe(200);
     const res = await s.call("GET", "/v1/keys", row.headers);
     expect(res.body.error.code).toBe(row.code);
     expect(res.status).toBe(ERRORS[row.code].status);
     if (res.status === 401) expect(res.headers.get("www-authenticate")).toBe('Bearer realm="resumption", error="invalid_token"');
     if (row.code === "jwks_unavailable") expect(res.headers.get("retry-after")).toBe("5");
+    if (row.code === "replay_guard_unavailable") expect(res.headers.get("retry-after")).toBe("1");
     expect(res.text).not.toContain(row.token);
     expect(res.text).not.toContain(PII);
     expect(JSON.stringify(s.lines)).not.toContain(row.token);
@@ -346,9 +348,7 @@ describe("JWT callers: a remote JWKS", () => {
   });
 
   it("fetches again for an unknown kid, but not within the cooldown", async () => {
-    // jose times its cache and cooldown with Date.now(): move that clock (no sleeping).
-    let wall = Date.now();
-    vi.spyOn(Date, "now").mockImplementation(() => wall);
+    // The cache and the cooldown run on the service's clock (src/auth/remote-jwks.ts): the test moves it.
     const published = [await publicJwk(KEYS.remote, "remote-1", "ES256")];
     const server = jwksServer(() => published);
     const s = site({ fetch: server.fetch });
@@ -358,12 +358,12 @@ describe("JWT callers: a remote JWKS", () => {
     // The issuer rotates: a token under the new key arrives before the cooldown (30 s) is over.
     published.push(await publicJwk(KEYS.remoteNext, "remote-2", "ES256"));
     const next = await sign({}, { key: "remoteNext" });
-    wall += 10_000;
+    s.now += 10;
     expect((await s.call("GET", "/v1/stats", bearer(next))).body.error.code).toBe("token_key_unknown");
     expect(server.fetches).toBe(1);
 
     // After the cooldown, an unknown kid fetches the set again, and the new key is found.
-    wall += 21_000;
+    s.now += 21;
     expect((await s.call("GET", "/v1/stats", bearer(next))).status).toBe(200);
     expect(server.fetches).toBe(2);
     // A kid that is still unknown does not fetch again within the cooldown.

@@ -6,7 +6,9 @@
  */
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from "jose";
 import { encodeBase64url } from "../../src/core/index.js";
+import type { Env } from "../../src/env.js";
 import type { ErrorCode } from "../../src/http/errors.js";
+import { unreachableGuard } from "./faults.js";
 import { T0 } from "./harness.js";
 
 type Pair = { publicKey: CryptoKey; privateKey: CryptoKey };
@@ -18,6 +20,10 @@ export const KEYS = {
   access: await generateKeyPair("RS256"),
   remote: await generateKeyPair("ES256"),
   remoteNext: await generateKeyPair("ES256"),
+  /** The issuer whose tokens must say typ at+jwt. */
+  typed: await generateKeyPair("ES256"),
+  /** The issuer that refuses a jti's second use fleet-wide. */
+  once: await generateKeyPair("ES256"),
   /** In no key set. */
   stranger: await generateKeyPair("ES256"),
 } satisfies Record<string, Pair>;
@@ -71,6 +77,24 @@ export const ISSUERS = {
     algorithms: ["ES256"],
     grants: [{ context: "alpha", scopes: ["tickets", "sessions", "keys", "admin", "stek"] }],
   },
+  /** OAuth access tokens (RFC 9068): typ at+jwt, so an ID token of the same issuer is no access token here. */
+  typed: {
+    issuer: "https://typed.test",
+    audience: "esr",
+    jwks: { keys: [await publicJwk(KEYS.typed, "typed-1", "ES256")] },
+    algorithms: ["ES256"],
+    typ: "at+jwt",
+    grants: [{ context: "alpha", scopes: ["tickets", "sessions", "keys"] }],
+  },
+  /** Tokens minted per request: each jti is accepted once, fleet-wide. */
+  once: {
+    issuer: "https://once.test",
+    audience: "esr",
+    jwks: { keys: [await publicJwk(KEYS.once, "once-1", "ES256")] },
+    algorithms: ["ES256"],
+    jti_replay: "fleet",
+    grants: [{ context: "alpha", scopes: ["tickets", "sessions", "keys"] }],
+  },
 };
 
 export const JWT_ISSUERS = JSON.stringify(ISSUERS);
@@ -82,6 +106,8 @@ export interface SignOptions {
   kid?: string | null;
   /** Unix seconds the token is issued at; exp is iat + 3600 unless the claims say otherwise. */
   iat?: number;
+  /** The typ header: default "at+jwt" for the typed issuer's key, "JWT" otherwise; null leaves it out. */
+  typ?: string | null;
 }
 
 const SIGNERS: Record<keyof typeof KEYS, { alg: string; kid: string }> = {
@@ -91,6 +117,8 @@ const SIGNERS: Record<keyof typeof KEYS, { alg: string; kid: string }> = {
   access: { alg: "RS256", kid: "access-1" },
   remote: { alg: "ES256", kid: "remote-1" },
   remoteNext: { alg: "ES256", kid: "remote-2" },
+  typed: { alg: "ES256", kid: "typed-1" },
+  once: { alg: "ES256", kid: "once-1" },
   stranger: { alg: "ES256", kid: "stranger" },
 };
 
@@ -101,13 +129,15 @@ const ISS: Record<keyof typeof KEYS, string> = {
   access: `https://${ACCESS_TEAM}`,
   remote: ISSUERS.remote.issuer,
   remoteNext: ISSUERS.remote.issuer,
+  typed: ISSUERS.typed.issuer,
+  once: ISSUERS.once.issuer,
   stranger: ISSUERS.mesh.issuer,
 };
 
 /**
  * A signed JWT. Claims default to the signing key's issuer, aud "esr" (the
- * AUD tag for Access), sub edge-fra, iat T0, exp iat + 3600 and the PII
- * claim; a claim set to undefined is left out.
+ * AUD tag for Access), sub edge-fra, iat T0, exp iat + 3600, a fresh
+ * random jti and the PII claim; a claim set to undefined is left out.
  */
 export async function sign(claims: Record<string, unknown> = {}, options: SignOptions = {}): Promise<string> {
   const key = options.key ?? "meshEs";
@@ -119,11 +149,14 @@ export async function sign(claims: Record<string, unknown> = {}, options: SignOp
     sub: "edge-fra",
     iat,
     exp: iat + 3600,
+    jti: crypto.randomUUID(),
     email: PII,
     ...claims,
   };
   for (const k of Object.keys(full)) if (full[k] === undefined) delete full[k];
-  const header: { alg: string; kid?: string; typ: string } = { alg: options.alg ?? signer.alg, typ: "JWT" };
+  const header: { alg: string; kid?: string; typ?: string } = { alg: options.alg ?? signer.alg };
+  const typ = options.typ === undefined ? (key === "typed" ? "at+jwt" : "JWT") : options.typ;
+  if (typ !== null) header.typ = typ;
   const kid = options.kid === undefined ? signer.kid : options.kid;
   if (kid !== null) header.kid = kid;
   return new SignJWT(full as JWTPayload).setProtectedHeader(header).sign(KEYS[key].privateKey);
@@ -155,6 +188,10 @@ export interface Refusal {
   headers: Record<string, string>;
   code: ErrorCode;
   token: string;
+  /** The token is presented once before (and accepted), from any location: the refused request is its replay. */
+  presentFirst?: boolean;
+  /** Bindings beside JWT_ISSUERS for the refused request (a fault). */
+  env?: () => Partial<Env>;
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -172,6 +209,10 @@ export async function refusals(): Promise<Refusal[]> {
     { name: "not before an hour from now", token: await sign({ nbf: T0 + 3600, exp: T0 + 7200 }), code: "token_not_yet_valid" },
     { name: "another audience", token: await sign({ aud: "someone-else" }), code: "token_audience_invalid" },
     { name: "no exp", token: await sign({ exp: undefined }), code: "token_claims_invalid" },
+    { name: "a typ its issuer does not take (JWT where at+jwt is required)", token: await sign({}, { key: "typed", typ: "JWT" }), code: "token_type_invalid" },
+    { name: "no jti where its issuer refuses replays", token: await sign({ jti: undefined }, { key: "once" }), code: "token_claims_invalid" },
+    { name: "a jti used before (fleet-wide)", token: await sign({}, { key: "once" }), code: "token_replayed", presentFirst: true },
+    { name: "the fleet-wide record of used jtis unreachable", token: await sign({}, { key: "once" }), code: "replay_guard_unavailable", env: () => ({ REPLAY_GUARD: unreachableGuard }) },
     { name: "no grant matches", token: await sign({ sub: "edge-unknown" }), code: "token_not_granted" },
     { name: "the remote JWKS unreachable", token: await sign({}, { key: "remote" }), code: "jwks_unavailable" },
   ];
