@@ -29,7 +29,7 @@ export interface Context {
   json: boolean;
   /** The client for the service: --url / ESR_URL, the token, --timeout. Throws a usage error when one is missing. */
   client(): ResumptionClient;
-  /** Whether a token was given (token-optional commands). */
+  /** Whether credentials were given (token-optional commands): a token, or extra headers such as an Access service token's. */
   hasToken(): boolean;
   /** Prints one JSON document on stdout, on one line. */
   printJson(value: unknown): void;
@@ -40,6 +40,7 @@ export const GLOBAL_OPTIONS: OptionSpecs = {
   url: { type: "string", value: "URL", description: "the service's origin (default: $ESR_URL)" },
   "token-file": { type: "string", value: "FILE", description: "read the bearer token from FILE (default: the token in $ESR_TOKEN)" },
   token: { type: "string", value: "TOKEN", description: "the token itself: visible in ps and shell history, prefer $ESR_TOKEN or --token-file" },
+  "header-file": { type: "string", value: "FILE", description: "extra headers for every call, one \"Name: value\" per line, e.g. an Access service token's (default: $ESR_HEADER_FILE)" },
   timeout: { type: "string", value: "TIME", description: "how long each call may take: 10s (default), 500ms, 1m; a bare number is milliseconds" },
   json: { type: "boolean", description: "machine output: one JSON document on stdout (errors too)" },
   help: { type: "boolean", short: "h", description: "this help" },

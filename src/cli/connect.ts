@@ -1,13 +1,15 @@
 /**
  * The global options as a client: the service URL (--url or ESR_URL), the
- * bearer token (ESR_TOKEN, --token-file, or --token with a warning) and the
- * deadline (--timeout, default 10 s: the client's own 100 ms default is for
- * the TLS handshake path, not for an operator or a cron job).
+ * bearer token (ESR_TOKEN, --token-file, or --token with a warning), extra
+ * headers (ESR_HEADER_*, --header-file: headers.ts) and the deadline
+ * (--timeout, default 10 s: the client's own 100 ms default is for the TLS
+ * handshake path, not for an operator or a cron job).
  */
 import { readFileSync, statSync } from "node:fs";
 import { ResumptionClient } from "../client/index.js";
 import { stringOption, type Parsed } from "./args.js";
 import { CliError, UsageError } from "./errors.js";
+import { resolveExtraHeaders } from "./headers.js";
 import type { Io } from "./io.js";
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -17,6 +19,8 @@ export const CLI_RETRIES = 2;
 export interface Connection {
   url: string;
   token: string | undefined;
+  /** Extra headers on every call (lowercase names), e.g. an Access service token's. */
+  headers: Record<string, string>;
   timeout: number;
 }
 
@@ -89,9 +93,15 @@ export function resolveToken(parsed: Parsed, io: Io): string | undefined {
 export function connection(parsed: Parsed, io: Io, tokenRequired: boolean): Connection {
   const url = serviceUrl(parsed, io);
   const token = resolveToken(parsed, io);
-  if (tokenRequired && token === undefined) throw new UsageError("no token: set ESR_TOKEN or give --token-file FILE");
+  const { headers } = resolveExtraHeaders(parsed, io);
+  // Extra headers may be the credential (an Access service token: Access hands the service its assertion); else a token is needed.
+  if (tokenRequired && token === undefined && Object.keys(headers).length === 0) {
+    throw new UsageError(
+      "no token: set ESR_TOKEN or give --token-file FILE (behind a Cloudflare Access application, its service token instead: ESR_HEADER_CF_ACCESS_CLIENT_ID and ESR_HEADER_CF_ACCESS_CLIENT_SECRET, see esr --help)",
+    );
+  }
   const raw = stringOption(parsed, "timeout");
-  return { url, token, timeout: raw === undefined ? DEFAULT_TIMEOUT_MS : parseTimeout(raw) };
+  return { url, token, headers, timeout: raw === undefined ? DEFAULT_TIMEOUT_MS : parseTimeout(raw) };
 }
 
 export function makeClient(c: Connection, io: Io): ResumptionClient {
@@ -100,7 +110,7 @@ export function makeClient(c: Connection, io: Io): ResumptionClient {
     token: c.token ?? "",
     timeout: c.timeout,
     retries: CLI_RETRIES,
-    headers: { "user-agent": "esr-cli" },
+    headers: { "user-agent": "esr-cli", ...c.headers },
     ...(io.fetch && { fetch: io.fetch }),
   });
 }

@@ -13,6 +13,7 @@ import { keysRotate, keysStatus } from "./commands/keys.js";
 import { tokenCreate, tokenHashCommand } from "./commands/token.js";
 import { connection, makeClient, resolveToken, type Connection } from "./connect.js";
 import { CliError, EXIT, UsageError, type ExitCode } from "./errors.js";
+import { headerValuesInEnv } from "./headers.js";
 import { redact } from "./format.js";
 import { nodeIo, type Io } from "./io.js";
 
@@ -38,7 +39,7 @@ function findCommand(words: readonly string[]): Command | undefined {
 const name = (c: Command) => c.path.join(" ");
 
 function usageLine(c: Command): string {
-  return `usage: esr ${name(c)}${c.usage ? ` ${c.usage}` : ""}${c.service === "none" ? "" : " [--url URL] [--token-file FILE] [--timeout TIME]"} [--json]`;
+  return `usage: esr ${name(c)}${c.usage ? ` ${c.usage}` : ""}${c.service === "none" ? "" : " [--url URL] [--token-file FILE] [--header-file FILE] [--timeout TIME]"} [--json]`;
 }
 
 export function overview(): string {
@@ -55,6 +56,15 @@ export function overview(): string {
     ...describeOptions(GLOBAL_OPTIONS),
     "",
     "environment: ESR_URL (the service), ESR_TOKEN (the bearer token; or --token-file)",
+    "",
+    "extra headers (e.g. for a Cloudflare Access application that requires a service token):",
+    "  ESR_HEADER_<NAME>=value  sends <NAME> with _ as - on every call:",
+    "                           ESR_HEADER_CF_ACCESS_CLIENT_ID=<client id>",
+    "                           ESR_HEADER_CF_ACCESS_CLIENT_SECRET=<client secret>",
+    "  --header-file FILE       \"Name: value\" lines (# comments), mode 0600; or ESR_HEADER_FILE=FILE",
+    "  With a service token's headers no ESR_TOKEN is needed: Access signs the caller in, and",
+    "  JWT_ISSUERS' grants decide what it may do. Values are never printed; Authorization is",
+    "  the token's and cannot be set this way.",
     "exit status: 0 done (export: the files changed), 1 nothing to do (export: unchanged),",
     "             2 failure (the service's error code is printed)",
     "",
@@ -89,6 +99,7 @@ function makeContext(io: Io, parsed: Parsed, command: Command, secrets: string[]
     if (!conn) {
       conn = connection(parsed, io, command.service === "token");
       if (conn.token) secrets.push(conn.token);
+      secrets.push(...Object.values(conn.headers));
     }
     return conn;
   };
@@ -96,7 +107,7 @@ function makeContext(io: Io, parsed: Parsed, command: Command, secrets: string[]
     io,
     json,
     client: () => (client ??= makeClient(connect(), io)),
-    hasToken: () => connect().token !== undefined,
+    hasToken: () => connect().token !== undefined || Object.keys(connect().headers).length > 0,
     printJson: (value) => io.out(JSON.stringify(value)),
   };
 }
@@ -132,7 +143,7 @@ export async function main(argv: readonly string[], io: Io = nodeIo()): Promise<
   let json = argv.includes("--json");
   let command: Command | undefined;
   // Whatever could be a token, for redaction before anything is resolved.
-  const secrets: string[] = [io.env.ESR_TOKEN ?? ""];
+  const secrets: string[] = [io.env.ESR_TOKEN ?? "", ...headerValuesInEnv(io.env)];
   try {
     const first = parseArgs(argv, allOptions());
     json = first.values.json === true;

@@ -37,7 +37,7 @@ export const health: Command = {
       ctx.io.out(`ok: /healthz answered in ${liveMs} ms`);
       if (report.ring?.status === "ok") ctx.io.out(`ok: the key ring answers; key ${report.ring.active_key} encrypts`);
       else if (report.ring) ctx.io.out("key ring not checked: the token lacks the keys scope");
-      else ctx.io.out("key ring not checked: no token (ESR_TOKEN or --token-file)");
+      else ctx.io.out("key ring not checked: no token (ESR_TOKEN or --token-file) or Access service token (ESR_HEADER_CF_ACCESS_CLIENT_*)");
     }
     return EXIT.ok;
   },
