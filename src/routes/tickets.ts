@@ -170,7 +170,7 @@ apiRoutes.define(
     const times = await services.keyRing.decryptingKey(header.keyId, now, deferTo(c));
     let opened;
     try {
-      opened = await ticket.open({ context: caller.context, now, keys: services.keyRing.openingKeys(times), otherContexts: services.config.contextNames });
+      opened = await ticket.open({ context: caller.context, now, keys: services.keyRing.openingKeys(times) });
     } catch (err) {
       if (err instanceof KeyUnknownError && err.lookupId) return openFromStore(c, err, ticket, body, now);
       throw err;

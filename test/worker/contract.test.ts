@@ -133,7 +133,7 @@ const SPECIFIC: Row[] = [
   { route: "POST /v1/tickets/open", name: "a key id nobody knows", token: "alpha-tickets", setup: (loc) => sealed(loc, { session: TLS12_SESSION }), body: (v) => ({ ticket: mutate(v.ticket!, (b) => (b[1] = b[1]! ^ 0x80)) }), status: 422, code: "key_unknown" },
   { route: "POST /v1/tickets/open", name: "one flipped bit in the tag", token: "alpha-tickets", setup: (loc) => sealed(loc, { session: TLS12_SESSION }), body: (v) => ({ ticket: mutate(v.ticket!, (b) => (b[b.length - 1] = b[b.length - 1]! ^ 1)) }), status: 422, code: "ticket_invalid" },
   { route: "POST /v1/tickets/open", name: "an expired ticket", token: "alpha-tickets", setup: (loc) => sealed(loc, { session: TLS12_SESSION, lifetime: 60 }), advance: 60, body: (v) => ({ ticket: v.ticket }), status: 422, code: "ticket_expired" },
-  { route: "POST /v1/tickets/open", name: "another context's ticket", token: "beta-all", setup: (loc) => sealed(loc, { session: TLS12_SESSION }), body: (v) => ({ ticket: v.ticket }), status: 422, code: "context_mismatch" },
+  { route: "POST /v1/tickets/open", name: "another context's ticket", token: "beta-all", setup: (loc) => sealed(loc, { session: TLS12_SESSION }), body: (v) => ({ ticket: v.ticket }), status: 422, code: "ticket_invalid" },
   {
     route: "POST /v1/tickets/open", name: "a single-use ticket opened twice", token: "alpha-tickets",
     setup: async (loc) => {
