@@ -268,6 +268,10 @@ function generic(r: RegisteredRoute): Row[] {
     rows.push({ route, name: "malformed JSON", token: WITH_SCOPE, raw: '{"session": ', status: 400, code: "invalid_json" });
     rows.push({ route, name: "a JSON array", token: WITH_SCOPE, raw: "[]", status: 400, code: "invalid_request" });
     rows.push({ route, name: "an extra field", token: WITH_SCOPE, body: { ...body, extra: 1 }, status: 400, code: "invalid_request" });
+    // Names every object inherits are unknown fields too (a check with `in` would let them through).
+    for (const inherited of ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf"]) {
+      rows.push({ route, name: `an extra field named ${inherited}`, token: WITH_SCOPE, raw: `${JSON.stringify(body).slice(0, -1)}${Object.keys(body).length ? "," : ""}"${inherited}":{}}`, status: 400, code: "invalid_request" });
+    }
     rows.push({ route, name: "text/plain", token: WITH_SCOPE, raw: JSON.stringify(body), headers: { "content-type": "text/plain" }, status: 415, code: "unsupported_media_type" });
     rows.push({ route, name: "a body over 64 KiB", token: WITH_SCOPE, raw: JSON.stringify({ ...(body as object), pad: "x".repeat(66_000) }), status: 413, code: "body_too_large" });
     const required = (r.body.jsonSchema() as { required?: string[] }).required ?? [];
