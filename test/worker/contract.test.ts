@@ -180,6 +180,18 @@ const SPECIFIC: Row[] = [
   { route: "GET /v1/sessions/{id}", name: "a context without a server cache", token: "sess-off", status: 409, code: "cache_disabled" },
   { route: "GET /v1/sessions/{id}", name: "KV down", token: "alpha-sessions", env: () => ({ SESSIONS: failingKv }), status: 503, code: "store_unavailable" },
   { route: "POST /v1/sessions/{id}/take", name: "nothing stored", token: "alpha-sessions", status: 404, code: "session_not_found" },
+  {
+    route: "POST /v1/sessions/{id}/take", name: "taken already, stored again", token: "alpha-sessions",
+    setup: async (loc) => {
+      const put = () => loc.call("PUT", `/v1/sessions/${ID}`, { token: "alpha-sessions", body: { session: TLS12_SESSION } });
+      expect((await put()).status).toBe(201);
+      loc.now += 2;
+      expect((await loc.call("POST", `/v1/sessions/${ID}/take`, { token: "alpha-sessions" })).status).toBe(200);
+      loc.now += 2;
+      expect((await put()).status).toBe(201);
+    },
+    advance: 1, status: 409, code: "session_taken",
+  },
   { route: "POST /v1/sessions/{id}/take", name: "a bad id", token: "alpha-sessions", path: "/v1/sessions/xyz/take", status: 400, code: "invalid_session_id" },
   { route: "POST /v1/sessions/{id}/take", name: "a context without a server cache", token: "sess-off", status: 409, code: "cache_disabled" },
   { route: "POST /v1/sessions/{id}/take", name: "KV down", token: "alpha-sessions", env: () => ({ SESSIONS: failingKv }), status: 503, code: "store_unavailable" },
