@@ -149,7 +149,7 @@ export async function makeCandidates(): Promise<{ candidates: Candidate[]; break
   const KEY_ID = 0x5a17c3;
   cache.add(KEY_ID, material.slice());
   const subkey = await cache.subkey(KEY_ID, CONTEXT)!;
-  const openOptions = { context: CONTEXT, now: NOW, keys: cache, otherContexts: [CONTEXT] };
+  const openOptions = { context: CONTEXT, now: NOW, keys: cache };
   const seal = () => sealTicket(referenceSealInput(KEY_ID, subkey));
   const core: Candidate = {
     id: "b",
@@ -303,7 +303,7 @@ export async function makeRingCandidate(keys: number, tickets = 256, id = `ring$
       await sealTicket(referenceSealInput(keyId, subkeys.get(keyId)!)),
     );
   }
-  const options = { context: CONTEXT, now: NOW, keys: cache, otherContexts: [CONTEXT] };
+  const options = { context: CONTEXT, now: NOW, keys: cache };
   const check = await openTicket(sealed[0]!, options);
   assert(check.session.server_name === REFERENCE_SESSION_JSON.server_name, `ring ${keys}: open`);
   let i = 0;

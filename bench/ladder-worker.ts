@@ -87,7 +87,7 @@ async function auth(req: Request, r: Ready): Promise<void> {
 async function open(b: Record<string, unknown>, r: Ready) {
   const bytes = decodeBase64url(String(b.ticket));
   if (!bytes) throw new Error("malformed");
-  return openTicket(bytes, { context: CONTEXT, now: Math.floor(Date.now() / 1000), keys: r.keys, otherContexts: [CONTEXT] });
+  return openTicket(bytes, { context: CONTEXT, now: Math.floor(Date.now() / 1000), keys: r.keys });
 }
 
 const app = new Hono()

@@ -7,6 +7,7 @@
 import {
   decodeBase64url,
   decodeHex,
+  encodeBase64url,
   decodeSession,
   encodeSession,
   isResumptionError,
@@ -18,8 +19,14 @@ import {
   type Bytes,
   type Session,
 } from "../src/core/index.js";
+import type { ContextSettings } from "../src/config.js";
 import { ServiceError } from "../src/http/errors.js";
+import { ExternalCache } from "../src/store/external.js";
+import { MemoryStorage } from "../src/store/storage.js";
+import { TicketCopies } from "../src/store/ticket-copies.js";
 import { openJweTicket, sealJweTicket } from "../src/tickets/jwe.js";
+import { openPresentedTicket, type OpenServices } from "../src/tickets/open.js";
+import { sealPresentedSession, type SealServices } from "../src/tickets/seal.js";
 
 /** sfc32 (Chris Doty-Humphrey's small fast counter): seedable, reproducible, good statistics; not for secrets. */
 export class Prng {
@@ -68,6 +75,8 @@ const KEY_ID = 0x00abcd;
 
 export interface FuzzFixture {
   keys: TicketKeyCache;
+  /** store: true tickets (binary and JWE, one single use) whose key was revoked, with their copies stored. */
+  store: StoreFixture;
   /** Valid tickets of several shapes, the seeds of mutation. */
   tickets: Bytes[];
   /** Valid encoded sessions. */
@@ -97,7 +106,50 @@ export async function makeFixture(): Promise<FuzzFixture> {
   for (const [i, session] of BASE_SESSIONS.entries()) {
     jwes.push(await sealJweTicket({ session, sessionId: new Uint8Array(1 + (i * 9) % 32).fill(i), withLookupId: i % 2 === 0, issuedAt: 1_800_000_000, lifetime: 7200, singleUse: i === 1, context: CONTEXT, keyId: KEY_ID, key }));
   }
-  return { keys, tickets, sessions: BASE_SESSIONS.map(encodeSession), jwes };
+  return { keys, tickets, sessions: BASE_SESSIONS.map(encodeSession), jwes, store: await makeStoreFixture(keys) };
+}
+
+export interface StoreFixture {
+  services: OpenServices;
+  settings: ContextSettings;
+  tickets: { text: string; singleUse: boolean; opened: boolean }[];
+}
+
+const STORE_NOW = 1_800_000_001;
+
+/**
+ * The store fallback as the open route runs it (src/tickets/open.ts), with
+ * in-memory KV and replay guard: tickets sealed with store: true by the seal
+ * path itself, their key then revoked, so every open goes to the copies.
+ */
+async function makeStoreFixture(keys: TicketKeyCache): Promise<StoreFixture> {
+  const ticketCopies = new TicketCopies(new ExternalCache(new MemoryStorage(), new Uint8Array(32).fill(7), () => {}));
+  const used = new Set<string>();
+  const sessions = { context: () => ({ supports: () => true, require: () => {} }) } as unknown as OpenServices["sessions"];
+  const settings: ContextSettings = { name: CONTEXT, ticket_lifetime: 7200, session_timeout: 300, ticket_age_window: 10, cache_mode: "server", flags: [], cache_size: 0, cache_bytes: 1 << 20, id_prefix: "", id_length: 32 };
+  const times = { id: KEY_ID, published_at: 0, activates_at: 0, deactivates_at: 1_900_000_000, expires_at: 1_900_000_000 };
+  const sealing: SealServices = {
+    keyRing: { sealingKey: async () => ({ times, subkey: keys.subkey(KEY_ID, CONTEXT)! }) },
+    ticketCopies,
+    sessions,
+    now: () => STORE_NOW - 1,
+  };
+  const tickets: StoreFixture["tickets"] = [];
+  for (const [i, format] of (["binary", "jwe", "binary", "jwe"] as const).entries()) {
+    const singleUse = i === 2;
+    const sealed = await sealPresentedSession(sealing, settings, { session: VALID_JSON_SESSIONS[i % VALID_JSON_SESSIONS.length], store: true, single_use: singleUse, format });
+    tickets.push({ text: sealed.ticket, singleUse, opened: false });
+  }
+  const services: OpenServices = {
+    // The key is gone: revoked, so its store tickets go to their copies; any other id was never one.
+    keyRing: { decryptingKey: async () => undefined, openingKeys: () => ({ subkey: () => undefined }), wasRevoked: (id) => id === KEY_ID },
+    ticketCopies,
+    sessions,
+    replayGuard: { consume: async (id) => !used.has(id) && !!used.add(id) },
+    now: () => STORE_NOW,
+    nowMs: () => STORE_NOW * 1000,
+  };
+  return { services, settings, tickets };
 }
 
 /** One mutation of a valid input: bit flips, truncation, extension, splices, header and length-field attacks. */
@@ -151,6 +203,10 @@ function classify(target: string, input: Bytes | string, e: unknown): Outcome {
   });
 }
 
+function isResumptionOrService(e: unknown, code: string): boolean {
+  return (isResumptionError(e) || e instanceof ServiceError) && e.code === code;
+}
+
 function toHex(b: Bytes): string {
   return Array.from(b.subarray(0, 4096), (x) => x.toString(16).padStart(2, "0")).join("");
 }
@@ -185,6 +241,44 @@ export const TARGETS = {
     } catch (e) {
       if (intact) return classify("jwe", input, new Error(`a valid JWE ticket failed to open: ${(e as Error).message}`));
       return classify("jwe", input, e);
+    }
+  },
+  /**
+   * store: true tickets whose key was revoked, their clear header (or any
+   * other part) rewritten, through the open path's store fallback: only the
+   * exact ticket a copy was stored for may open, and a single-use one once.
+   */
+  async storeFallback(rng: Prng, fx: FuzzFixture): Promise<Outcome> {
+    const ticket = rng.pick(fx.store.tickets);
+    const intact = rng.int(16) === 0;
+    let input = ticket.text;
+    if (!intact) {
+      if (ticket.text.includes(".")) input = mutateJwe(rng, ticket.text);
+      else {
+        const bytes = decodeBase64url(ticket.text)!;
+        // Mostly the header (version, key id, lookup id length and id, nonce: bytes 0 to 16 + L), sometimes anything.
+        const b = rng.int(4) === 0 ? mutate(rng, bytes) : bytes.slice();
+        if (b.length === bytes.length && b.every((x, i) => x === bytes[i])) {
+          const at = rng.int(17 + bytes[4]!);
+          b[at] = b[at]! ^ (1 + rng.int(255));
+        }
+        input = encodeBase64url(b);
+      }
+    }
+    try {
+      const opened = await openPresentedTicket(fx.store.services, fx.store.settings, { ticket: input });
+      if (input !== ticket.text) throw new Error("a rewritten store ticket opened");
+      if (opened.source !== "store") throw new Error("a store ticket of a revoked key opened without its copy");
+      if (ticket.singleUse && ticket.opened) throw new Error("a single-use store ticket opened twice");
+      ticket.opened = true;
+      return "ok";
+    } catch (e) {
+      // A used single-use ticket: refused by the guard, or found without its copy, which its use removed.
+      const used = ticket.singleUse && ticket.opened && (isResumptionOrService(e, "ticket_replayed") || isResumptionOrService(e, "key_unknown"));
+      if (intact && !used) {
+        return classify("storeFallback", input, new Error(`a valid store ticket failed to open: ${(e as Error).message}`));
+      }
+      return classify("storeFallback", input, e);
     }
   },
   /** Mutated encoded sessions straight into the decoder (what a ticket body holds after decryption). */

@@ -346,7 +346,6 @@ function negative(name, description, from, mutate, opts = {}) {
     key_id: v.key_id,
     key_material: opts.keyMaterial ?? v.key_material,
     context: opts.context ?? v.context,
-    ...(opts.otherContexts ? { other_contexts: opts.otherContexts } : {}),
     open_at: opts.openAt ?? v.issued_at + 1,
     ticket: encodeHex(bad),
     expected_error: { code: opts.code, ...(opts.lookupId ? { lookup_id: opts.lookupId } : {}) },
@@ -361,13 +360,6 @@ const negatives = [
     context: "other",
     code: "ticket_invalid",
   }),
-  negative(
-    "context-mismatch",
-    "The reference ticket opened in context \"other\" with other_contexts [\"default\"]: the service can tell the caller which mistake it made.",
-    "tls12-reference",
-    (t) => t,
-    { context: "other", otherContexts: ["default"], code: "context_mismatch" },
-  ),
   negative("header-nonce-bit-flip", "Bit 0 of the first nonce byte (offset 5) flipped: the header is authenticated.", "tls12-reference", flip(5, 0), {
     code: "ticket_invalid",
   }),
@@ -429,7 +421,6 @@ for (const n of negatives) {
       context: n.context,
       now: n.open_at,
       keys: cache,
-      ...(n.other_contexts ? { otherContexts: n.other_contexts } : {}),
     });
     throw new Error(`negative vector ${n.name} opened`);
   } catch (e) {

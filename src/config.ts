@@ -155,7 +155,8 @@ function applyRules<T extends object>(
 ): T {
   const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
   for (const [key, value] of Object.entries(input)) {
-    const rule = (rules as Record<string, Rule>)[key];
+    // Own properties only: "constructor" or "hasOwnProperty" would otherwise find Object.prototype's.
+    const rule = Object.hasOwn(rules, key) ? (rules as Record<string, Rule>)[key] : undefined;
     if (!rule) throw new ConfigError(`${setting}.${key}`, "is not a known setting");
     const problem = rule(value);
     if (problem) throw new ConfigError(`${setting}.${key}`, problem);

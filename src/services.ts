@@ -14,6 +14,7 @@ import { ReplayGuard } from "./replay/guard.js";
 import { ExternalCache } from "./store/external.js";
 import { kvStorage } from "./store/kv.js";
 import { SessionStore } from "./store/session-store.js";
+import { TicketCopies } from "./store/ticket-copies.js";
 
 /** Milliseconds since the epoch; injected so tests can move time. */
 export type Clock = () => number;
@@ -29,6 +30,8 @@ export interface Services {
   replayGuard: ReplayGuard;
   /** The session-id store: this isolate's internal caches in front of KV. */
   sessions: SessionStore;
+  /** store: true tickets' copies in KV, the store fallback's records. */
+  ticketCopies: TicketCopies;
   /** JWT callers' verifier with its key sets (remote ones cached here); undefined when JWT_ISSUERS is not set. */
   jwt: JwtVerifier | undefined;
   /** Unix seconds. */
@@ -50,6 +53,7 @@ export function servicesFactory(clock: Clock, ringName = RING_OBJECT_NAME, jwksF
     const config = loadConfig(env);
     if (built?.config !== config) {
       const replayGuard = new ReplayGuard(env.REPLAY_GUARD, config.replayShards);
+      const external = new ExternalCache(kvStorage(env.SESSIONS), config.masterKey);
       built = {
         config,
         services: {
@@ -57,7 +61,8 @@ export function servicesFactory(clock: Clock, ringName = RING_OBJECT_NAME, jwksF
           keyRing: new KeyRingReader((now) => ringObject(env, ringName).getRing(now), deriveKek(config.masterKey), config.keyRing.cache_ttl),
           ringObject: () => ringObject(env, ringName),
           replayGuard,
-          sessions: new SessionStore(config.contexts, new ExternalCache(kvStorage(env.SESSIONS), config.masterKey)),
+          sessions: new SessionStore(config.contexts, external),
+          ticketCopies: new TicketCopies(external),
           jwt: config.jwtIssuers.length
             ? new JwtVerifier(config.jwtIssuers, new Set(config.contextNames), { clock, fetch: jwksFetch, fleetUses: replayGuard })
             : undefined,

@@ -88,7 +88,9 @@ export function object<S extends Shape>(shape: S, description?: string): Schema<
     parse(v, path) {
       if (typeof v !== "object" || v === null || Array.isArray(v)) fail(path, "must be an object");
       const input = v as Record<string, unknown>;
-      for (const key of Object.keys(input)) if (!(key in shape)) fail(child(path, key), "unknown field");
+      // Own properties only: `in` would also find Object.prototype's members
+      // (__proto__, constructor, toString...) and let them through unnamed.
+      for (const key of Object.keys(input)) if (!Object.hasOwn(shape, key)) fail(child(path, key), "unknown field");
       const out: Record<string, unknown> = {};
       for (const [key, schema] of Object.entries(shape)) {
         if (input[key] === undefined && !schema.optional) fail(child(path, key), "is required");

@@ -24,9 +24,21 @@ export interface StoredKey extends KeyTimes {
   wrapped: Uint8Array<ArrayBuffer>;
 }
 
+/** A key a revoke destroyed before its window ended, and when that window would have ended. */
+export type RevokedKey = {
+  id: number;
+  expires_at: number;
+};
+
 /** What readers receive: the ring's keys (material wrapped) and the settings that shaped it. */
 export interface PublishedRing {
   keys: StoredKey[];
+  /**
+   * Keys revoked while tickets sealed under them may still be alive (until
+   * their original expiry): the only key ids whose store: true tickets the
+   * store fallback answers for. No material, only ids and times.
+   */
+  revoked: RevokedKey[];
   settings: ScheduleSettings;
   /** Unix seconds at which the object produced this copy. */
   now: number;
@@ -58,6 +70,7 @@ export class KeyRingObject extends DurableObject<Env> {
       expires_at INTEGER NOT NULL
     )`);
     ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS revoked (id INTEGER PRIMARY KEY, expires_at INTEGER NOT NULL)");
   }
 
   private settings(): ScheduleSettings {
@@ -91,12 +104,21 @@ export class KeyRingObject extends DurableObject<Env> {
       .map((r) => ({ ...r, wrapped: new Uint8Array(r.wrapped) }));
   }
 
+  /** Revoked keys whose original window has not ended at `now`. */
+  private readRevoked(now: number): RevokedKey[] {
+    return this.ctx.storage.sql.exec<RevokedKey>("SELECT id, expires_at FROM revoked WHERE expires_at > ? ORDER BY id", now).toArray();
+  }
+
+  private published(now: number, settings: ScheduleSettings): PublishedRing {
+    return { keys: this.readKeys(), revoked: this.readRevoked(now), settings, now };
+  }
+
   /** The ring as of `now` (unix seconds), maintained first if a key event has passed. */
   async getRing(now: number): Promise<PublishedRing> {
     const settings = this.settings();
     const { current, stored } = await this.fingerprints();
     if (isEmpty(planMaintenance(this.readKeys(), now, settings)) && current === stored) {
-      return { keys: this.readKeys(), settings, now };
+      return this.published(now, settings);
     }
     return this.maintain(now);
   }
@@ -108,7 +130,7 @@ export class KeyRingObject extends DurableObject<Env> {
       await this.renewIfMasterKeyChanged(now);
       await this.apply(planMaintenance(this.readKeys(), now, settings), now);
     });
-    return { keys: this.readKeys(), settings, now };
+    return this.published(now, settings);
   }
 
   /** Rotates now (or as soon as the successor is known fleet-wide); with revoke, destroys every older key at once. */
@@ -122,11 +144,12 @@ export class KeyRingObject extends DurableObject<Env> {
       const keys = this.readKeys();
       const { plan, activates_at } = planRotation(keys, now, settings, revoke);
       // Keys destroyed by a revoke (not just never-used pending ones).
-      revoked = revoke ? plan.destroy.filter((id) => keys.some((k) => k.id === id && k.activates_at <= now)) : [];
-      await this.apply(plan, now);
+      const destroyed = revoke ? keys.filter((k) => plan.destroy.includes(k.id) && k.activates_at <= now) : [];
+      revoked = destroyed.map((k) => k.id);
+      await this.apply(plan, now, destroyed);
       activatesAt = activates_at;
     });
-    return { ring: { keys: this.readKeys(), settings, now }, activates_at: activatesAt, revoked };
+    return { ring: this.published(now, settings), activates_at: activatesAt, revoked };
   }
 
   /**
@@ -137,8 +160,13 @@ export class KeyRingObject extends DurableObject<Env> {
   private async renewIfMasterKeyChanged(now: number): Promise<void> {
     const { current, stored } = await this.fingerprints();
     if (current === stored) return;
-    // A ring without a fingerprint yet was written under this very key.
-    if (stored !== undefined) await this.apply({ destroy: this.readKeys().map((k) => k.id), create: [], update: [] }, now);
+    // A ring without a fingerprint yet was written under this very key. The
+    // revoked list goes too: every stored session was sealed under the old
+    // MASTER_KEY's storage keys, so no fallback can answer any more.
+    if (stored !== undefined) {
+      await this.apply({ destroy: this.readKeys().map((k) => k.id), create: [], update: [] }, now);
+      this.ctx.storage.sql.exec("DELETE FROM revoked");
+    }
     this.ctx.storage.sql.exec("INSERT OR REPLACE INTO meta (name, value) VALUES ('kek', ?)", current);
   }
 
@@ -150,11 +178,14 @@ export class KeyRingObject extends DurableObject<Env> {
    * Applies a plan atomically. New material is generated and wrapped first
    * (async crypto), then every row changes in one synchronous transaction, so
    * a reset mid-way leaves the ring either before or after, never between.
+   * `revoked`: keys the plan destroys before their window ends, remembered
+   * (id and original expiry only) until that expiry.
    */
-  private async apply(plan: RingPlan, now: number): Promise<void> {
+  private async apply(plan: RingPlan, now: number, revoked: readonly KeyTimes[] = []): Promise<void> {
     if (!isEmpty(plan)) {
       const kek = await this.keyEncryptionKey();
-      const taken = new Set(this.readKeys().map((k) => k.id));
+      // A revoked id is not reused while its tickets may live: they must stay key_unknown (and reach the fallback), not ticket_invalid.
+      const taken = new Set([...this.readKeys().map((k) => k.id), ...this.readRevoked(now).map((k) => k.id), ...revoked.map((k) => k.id)]);
       const created: StoredKey[] = [];
       for (const times of plan.create) {
         const id = newKeyId(taken);
@@ -163,6 +194,8 @@ export class KeyRingObject extends DurableObject<Env> {
       }
       const sql = this.ctx.storage.sql;
       this.ctx.storage.transactionSync(() => {
+        sql.exec("DELETE FROM revoked WHERE expires_at <= ?", now);
+        for (const k of revoked) sql.exec("INSERT OR REPLACE INTO revoked (id, expires_at) VALUES (?, ?)", k.id, k.expires_at);
         for (const id of plan.destroy) {
           // Overwrite before deleting, so the wrapped bytes do not linger in a free page.
           sql.exec("UPDATE keys SET wrapped = zeroblob(length(wrapped)) WHERE id = ?", id);

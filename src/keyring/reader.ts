@@ -19,6 +19,8 @@ export type RingSource = (now: number) => Promise<PublishedRing>;
 
 interface Snapshot {
   keys: Map<number, KeyTimes>;
+  /** Revoked key id -> the unix second its window would have ended. */
+  revoked: Map<number, number>;
   ordered: KeyTimes[];
   settings: ScheduleSettings;
   /** Unix seconds at which this copy was fetched. */
@@ -105,6 +107,7 @@ export class KeyRingReader {
     this.lastError = undefined;
     this.snapshot = {
       keys,
+      revoked: new Map(ring.revoked.map((k) => [k.id, k.expires_at])),
       ordered: [...keys.values()].sort((a, b) => a.activates_at - b.activates_at),
       settings: ring.settings,
       fetchedAt: now,
@@ -139,15 +142,27 @@ export class KeyRingReader {
     return { times, subkey };
   }
 
-  /** The key's times when it may decrypt at `now`; refreshes once for an id this copy does not know. */
+  /**
+   * The key's times when it may decrypt at `now`; refreshes once for an id
+   * this copy does not know (a revoked id is known: it costs no refresh).
+   */
   async decryptingKey(keyId: number, now: number, defer?: (p: Promise<unknown>) => void): Promise<KeyTimes | undefined> {
     let snap = await this.current(now, defer);
-    if (!snap.keys.has(keyId) && now - this.lastUnknownRefresh >= UNKNOWN_ID_REFRESH_INTERVAL) {
+    if (!snap.keys.has(keyId) && !isRevoked(snap, keyId, now) && now - this.lastUnknownRefresh >= UNKNOWN_ID_REFRESH_INTERVAL) {
       this.lastUnknownRefresh = now;
       snap = await this.refresh(now).catch(() => snap);
     }
     const times = snap.keys.get(keyId);
     return times && keyState(times, now) !== "destroyed" ? times : undefined;
+  }
+
+  /**
+   * Whether a revoke destroyed this key while its tickets may still be alive
+   * at `now`: the store fallback answers only for such keys (a key that
+   * reached its own expiry has no live ticket; any other id was made up).
+   */
+  wasRevoked(keyId: number, now: number): boolean {
+    return this.snapshot !== undefined && isRevoked(this.snapshot, keyId, now);
   }
 
   /**
@@ -182,4 +197,9 @@ export class KeyRingReader {
     const snap = await this.refresh(now);
     return { keys: snap.ordered.filter((k) => keyState(k, now) !== "destroyed"), settings: snap.settings, fetchedAt: snap.fetchedAt };
   }
+}
+
+function isRevoked(snap: Snapshot, keyId: number, now: number): boolean {
+  const until = snap.revoked.get(keyId);
+  return until !== undefined && now < until;
 }

@@ -3,7 +3,6 @@
  * a failure to reach it refusing the use (a full handshake for the caller),
  * never allowing a second one.
  */
-import { encodeHex, type Bytes } from "../core/index.js";
 import { ServiceError } from "../http/errors.js";
 import type { ReplayGuardObject } from "./object.js";
 
@@ -17,11 +16,6 @@ export function shardFor(id: string, shards: number): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h % shards;
-}
-
-/** A ticket's identity: its key id and its random nonce, both in the clear header. */
-export function ticketUseId(keyId: number, nonce: Bytes): string {
-  return `t:${keyId.toString(16)}:${encodeHex(nonce)}`;
 }
 
 export class ReplayGuard {

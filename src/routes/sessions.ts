@@ -222,22 +222,25 @@ define(
     scope: "sessions",
     params: ID_PARAM,
     responses: { 200: { description: "the session, now removed", schema: FOUND } },
-    errors: [...STORE_ERRORS, "invalid_session_id", "session_not_found", "replay_guard_unavailable"],
+    errors: [...STORE_ERRORS, "invalid_session_id", "session_not_found", "session_taken", "replay_guard_unavailable"],
   },
   async (c) => {
     // rustls's take(): of any number of concurrent takes of one stored
     // session, exactly one gets it. KV cannot decide that (no atomic
-    // operations); the replay guard can. The guard's entry names this very
-    // record (id, content digest, creation time), so a session stored again
-    // later under the same id can be taken again.
+    // operations); the replay guard can. The guard's entry names the session
+    // by its id and content (not its times): the same session stored again
+    // under the id (a late retry of its PUT, say) is the same secret and is
+    // not taken a second time; another session under the id is.
     const store = storeFor(c, "server");
     const id = sessionIdParam(c);
     const { services, caller } = c.var;
     const now = services.now();
     const record = await store.get("server", id, now);
     if (!record) throw notFound("server");
-    const useId = `s:${caller.context}:${id}:${encodeHex(record.digest)}:${record.createdAt}`;
-    if (!(await services.replayGuard.consume(useId, record.expiresAt, now))) throw notFound("server");
+    const useId = `s:${caller.context}:${id}:${encodeHex(record.digest)}`;
+    if (!(await services.replayGuard.consume(useId, record.expiresAt, now))) {
+      throw new ServiceError("session_taken", "this session was taken already");
+    }
     await store.remove("server", id, now).catch(async (err: unknown) => {
       // Taken all the same: the guard has decided. A delete refused by KV's
       // one-write-a-second limit (a take in the second of the store) is

@@ -7,7 +7,7 @@
  */
 import { deriveAesGcmKey, encodeHex, HKDF_LABEL, importHkdfKey, utf8, type Bytes } from "../core/index.js";
 import { ServiceError } from "../http/errors.js";
-import { openRecord, readRecordHeader, sealRecord, type SessionKind, type StoredRecord } from "./records.js";
+import { openRecord, readRecordHeader, sealRecord, type RecordKind, type StoredRecord } from "./records.js";
 import type { SessionStorage } from "./storage.js";
 
 /** Seconds a caller should wait after store_unavailable. */
@@ -26,11 +26,13 @@ export const consoleLog: StoreLog = (event) => {
 
 /**
  * The storage key of a record: kind, context and name. Session ids are in
- * clear (they travel in clear in every ClientHello); a peer is hashed, which
- * keeps every key under KV's 512 bytes whatever the host and SNI lengths.
+ * clear (they travel in clear in every ClientHello), and so are a ticket's
+ * key id and nonce (its clear header); a peer is hashed, which keeps every
+ * key under KV's 512 bytes whatever the host and SNI lengths.
  */
-export async function storageKey(kind: SessionKind, context: string, name: string): Promise<string> {
+export async function storageKey(kind: RecordKind, context: string, name: string): Promise<string> {
   if (kind === "server") return `s:${context}:${name}`;
+  if (kind === "ticket") return `t:${context}:${name}`;
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", utf8.encode(name)));
   return `c:${context}:${encodeHex(digest)}`;
 }
@@ -64,7 +66,7 @@ export class ExternalCache {
     });
   }
 
-  async read(kind: SessionKind, context: string, name: string, now: number): Promise<ExternalRead> {
+  async read(kind: RecordKind, context: string, name: string, now: number): Promise<ExternalRead> {
     const key = await storageKey(kind, context, name);
     let bytes: Uint8Array | undefined;
     try {
@@ -85,7 +87,7 @@ export class ExternalCache {
     return { status: "found", record };
   }
 
-  async write(kind: SessionKind, context: string, name: string, record: StoredRecord, now: number): Promise<void> {
+  async write(kind: RecordKind, context: string, name: string, record: StoredRecord, now: number): Promise<void> {
     const [key, sealed] = await Promise.all([
       storageKey(kind, context, name),
       this.keyFor(context).then((k) => sealRecord(k, kind, context, name, record)),
@@ -97,7 +99,7 @@ export class ExternalCache {
     }
   }
 
-  async remove(kind: SessionKind, context: string, name: string): Promise<void> {
+  async remove(kind: RecordKind, context: string, name: string): Promise<void> {
     const key = await storageKey(kind, context, name);
     try {
       await this.storage.delete(key);

@@ -10,9 +10,10 @@
  * peer) as AAD, so a value copied to another id, peer, kind or context fails
  * to decrypt. The key is derived per context (HKDF_LABEL.sessionStore).
  *
- * The digest is SHA-256 of the session without its times: "the same
- * session" for PUT's idempotency check. It is encrypted with the session,
- * since it is a function of the master secret.
+ * The digest is SHA-256 of the session without its times ("the same
+ * session" for PUT's idempotency check), or for a ticket's copy SHA-256 of
+ * the ticket (StoredRecord.digest). It is encrypted with the session, since
+ * the first is a function of the master secret.
  */
 import {
   ByteReader,
@@ -31,7 +32,13 @@ const DIGEST_BYTES = 32;
 
 /** A server session (by session id) or a client session (by origin peer). */
 export type SessionKind = "server" | "client";
-const KIND_CODE: Record<SessionKind, number> = { server: 1, client: 2 };
+/**
+ * What a record holds: a session of either kind, or a store: true ticket's
+ * copy (by the ticket's key id and nonce: only the store fallback of that
+ * very ticket reads it; src/store/ticket-copies.ts).
+ */
+export type RecordKind = SessionKind | "ticket";
+const KIND_CODE: Record<RecordKind, number> = { server: 1, client: 2, ticket: 3 };
 
 const FLAG_SINGLE_USE = 1 << 0;
 
@@ -48,11 +55,17 @@ export interface RecordTimes {
 
 export interface StoredRecord extends Required<RecordTimes> {
   session: Session;
+  /**
+   * 32 bytes sealed with the session. For a session: SHA-256 of its content
+   * without its times (contentDigest: PUT's "the same session" check, take's
+   * identity). For a ticket's copy: SHA-256 of the exact ticket it was stored
+   * for (ticketDigest: the store fallback answers that ticket and no other).
+   */
   digest: Bytes;
 }
 
 export interface RecordHeader {
-  kind: SessionKind;
+  kind: RecordKind;
   createdAt: number;
   expiresAt: number;
   timeout: number;
@@ -76,7 +89,7 @@ function aad(header: Bytes, context: string, name: string): Bytes {
   return out;
 }
 
-export async function sealRecord(key: CryptoKey, kind: SessionKind, context: string, name: string, record: StoredRecord): Promise<Bytes> {
+export async function sealRecord(key: CryptoKey, kind: RecordKind, context: string, name: string, record: StoredRecord): Promise<Bytes> {
   const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
   const header = new ByteWriter(32)
     .u8(RECORD_VERSION)
@@ -107,7 +120,7 @@ export function readRecordHeader(bytes: Bytes): RecordHeader | undefined {
     const r = new ByteReader(bytes, "session_invalid");
     if (r.u8("version") !== RECORD_VERSION) return undefined;
     const code = r.u8("kind");
-    const kind = (Object.keys(KIND_CODE) as SessionKind[]).find((k) => KIND_CODE[k] === code);
+    const kind = (Object.keys(KIND_CODE) as RecordKind[]).find((k) => KIND_CODE[k] === code);
     const flags = r.u8("flags");
     if (!kind || (flags & ~FLAG_SINGLE_USE) !== 0) return undefined;
     const createdAt = r.varint("created_at");
@@ -129,7 +142,7 @@ export function readRecordHeader(bytes: Bytes): RecordHeader | undefined {
  */
 export async function openRecord(
   key: CryptoKey,
-  kind: SessionKind,
+  kind: RecordKind,
   context: string,
   name: string,
   bytes: Bytes,

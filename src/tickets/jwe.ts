@@ -31,7 +31,6 @@ import {
   MAX_TICKET_BYTES,
   NONCE_BYTES,
   parseSession,
-  refuseUnopened,
   ResumptionError,
   sessionToJson,
   TAG_BYTES,
@@ -164,15 +163,19 @@ async function decrypt(text: string, key: CryptoKey): Promise<Uint8Array | undef
 /**
  * Opens a JWE ticket with the same outcomes as a binary one (src/core/ticket.ts):
  * key_unknown (with the sid for the store fallback), ticket_invalid,
- * context_mismatch, ticket_expired, and a valid session or nothing.
+ * ticket_expired, and a valid session or nothing; and context_mismatch,
+ * told from the clear `ctx` before any crypto: it costs nothing, and names
+ * no context but the one the ticket's holder can read in it anyway.
  */
 export async function openJweTicket(text: string, options: OpenOptions, header = parseJweHeader(text)): Promise<OpenedTicket> {
+  // Unauthenticated, but a ticket whose ctx is not ours cannot authenticate
+  // under our subkey either (ctx is part of the AAD, the context of the key).
+  if (header.context !== options.context) throw new ResumptionError("context_mismatch", "the ticket was issued for another context");
   const key = options.keys.subkey(header.keyId, options.context);
   if (key === undefined) throw new KeyUnknownError(header.keyId, header.lookupId);
   const plaintext = await decrypt(text, await key);
-  if (!plaintext) return refuseUnopened(options, header.keyId, async (otherKey) => (await decrypt(text, otherKey)) !== undefined);
+  if (!plaintext) throw new ResumptionError("ticket_invalid", "the ticket failed authentication");
   // Authenticated from here on; a JWK holder may still have written nonsense.
-  if (header.context !== options.context) throw new ResumptionError("context_mismatch", "the ticket was issued for another context");
   if (options.now >= header.expiresAt) throw new ResumptionError("ticket_expired", "the ticket has expired");
   const payload = readPayload(plaintext, header);
   return {

@@ -63,7 +63,7 @@ async function validVector(v: Vector): Promise<string | undefined> {
 async function invalidVector(v: Vector): Promise<string | undefined> {
   const { keys } = await keysFor(v);
   try {
-    await openTicket(hex(v.ticket), { context: v.context, now: v.open_at, keys, ...(v.other_contexts ? { otherContexts: v.other_contexts } : {}) });
+    await openTicket(hex(v.ticket), { context: v.context, now: v.open_at, keys });
     return "opened";
   } catch (e) {
     if (!(e instanceof ResumptionError)) return `threw a non-ResumptionError: ${String(e)}`;

@@ -438,23 +438,14 @@ describe("contexts", () => {
     }
   });
 
-  it("otherContexts tells context_mismatch from ticket_invalid", async () => {
-    expect((await rejection(open(ticketA, { context: "b", otherContexts: ["a"] }))).code).toBe("context_mismatch");
-    const spy = new SpyKeys(keys);
-    expect((await rejection(open(ticketA, { context: "b", otherContexts: ["c", "a", "d"], keys: spy }))).code).toBe("context_mismatch");
-    expect(spy.calls.map(([, c]) => c)).toEqual(["b", "c", "a"]);
-    const spy3 = new SpyKeys(keys);
-    expect((await rejection(open(ticketA, { context: "b", otherContexts: ["c", "b"], keys: spy3 }))).code).toBe("ticket_invalid");
-    expect(spy3.calls.map(([, c]) => c)).toEqual(["b", "c"]); // the context itself is not tried twice
-    expect((await rejection(open(ticketA, { context: "b", otherContexts: [] }))).code).toBe("ticket_invalid");
-    // A tampered ticket is ticket_invalid in every context.
-    const t = ticketA.slice();
-    t[t.length - 1]! ^= 1;
-    expect((await rejection(open(t, { context: "b", otherContexts: ["a"] }))).code).toBe("ticket_invalid");
-    // otherContexts costs nothing on success.
-    const spy2 = new SpyKeys(keys);
-    await open(ticketA, { context: "a", otherContexts: ["b", "c"], keys: spy2 });
-    expect(spy2.calls).toEqual([[KEY_ID, "a"]]);
+  it("a ticket of another context or tampered costs one decryption, under the opening context's key only", async () => {
+    const tampered = ticketA.slice();
+    tampered[tampered.length - 1]! ^= 1;
+    for (const ticket of [ticketA, tampered]) {
+      const spy = new SpyKeys(keys);
+      expect((await rejection(open(ticket, { context: "b", keys: spy }))).code).toBe("ticket_invalid");
+      expect(spy.calls).toEqual([[KEY_ID, "b"]]);
+    }
   });
 });
 

@@ -40,7 +40,6 @@ export interface InvalidVector {
   key_id: number;
   key_material: string;
   context: string;
-  other_contexts?: string[];
   open_at: number;
   ticket: string;
   expected_error: { code: string; lookup_id?: string };

@@ -218,7 +218,7 @@ describe("GET /metrics", () => {
     expect(m.get('esr_sess_number{context="beta"}')).toBe(0);
   });
 
-  it("counts an open answered by the session store after a revoke as outcome store", async () => {
+  it("counts an open answered by the ticket's stored copy after a revoke as outcome store", async () => {
     const loc = location();
     const sealed = await seal(loc, { session: TLS12_SESSION, store: true });
     expect(sealed.status).toBe(201);
@@ -228,8 +228,8 @@ describe("GET /metrics", () => {
     const m = await scrape(loc);
     expect(m.get('esr_ticket_opens_total{context="alpha",outcome="store"}')).toBe(1);
     expect(m.get('esr_ticket_renewals_total{context="alpha"}')).toBe(1);
-    // The store's own counters saw the same lookup.
-    expect(m.get('esr_sess_hits_total{context="alpha",kind="server"}')).toBe(1);
+    // A ticket's copy is not in the session-id cache: OpenSSL's counters of that cache did not move.
+    expect(m.get('esr_sess_hits_total{context="alpha",kind="server"}') ?? 0).toBe(0);
   });
 
   it("counts ring refresh failures", async () => {

@@ -9,7 +9,7 @@ const SETTINGS = { rotation_period: 3600, prepublish_lead: 600, max_ticket_lifet
 const TIMES = { published_at: 0, activates_at: 0, deactivates_at: 3600, expires_at: 10_800 };
 
 async function ringWith(id: number, material: Uint8Array<ArrayBuffer>): Promise<PublishedRing> {
-  return { keys: [{ id, ...TIMES, wrapped: await wrapKey(await deriveKek(MASTER), id, material) }], settings: SETTINGS, now: 0 };
+  return { keys: [{ id, ...TIMES, wrapped: await wrapKey(await deriveKek(MASTER), id, material) }], revoked: [], settings: SETTINGS, now: 0 };
 }
 
 async function sealUnder(id: number, material: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {

@@ -1,7 +1,7 @@
 /**
  * The session store's routes over HTTP: every route and status, id
  * generation, the client-side cache, expiry under KV's 60 s floor,
- * encryption at rest, the ticket fallback and KV faults.
+ * encryption at rest and KV faults (the ticket fallback: store-fallback.test.ts).
  * KV is shared by the tests of this file: every test uses its own ids.
  */
 import { env } from "cloudflare:workers";
@@ -391,63 +391,6 @@ describe("flush and stats", () => {
     expect(s.note).toMatch(/isolate/);
     // Another location's counters are its own.
     expect((await stats(location(T0 + 5))).sess_hits).toBe(0);
-  });
-});
-
-describe("the ticket fallback", () => {
-  it("answers from the store when a revoke destroyed the ticket's key", async () => {
-    const loc = location();
-    const id = uid(16);
-    const sealed = await loc.json("POST", "/v1/tickets", { token: "alpha-all", body: { session: { ...TLS12_SESSION, session_id: id }, store: true } });
-    expect(sealed.status).toBe(201);
-    const plain = await loc.json("POST", "/v1/tickets", { token: "alpha-all", body: { session: TLS12_SESSION } });
-    // Stored under its id, expiring with the ticket.
-    expect((await get(loc, id)).body).toMatchObject({ session_id: id, created_at: T0, expires_at: sealed.body.expires_at });
-
-    loc.now = T0 + 5;
-    const rotated = await loc.json("POST", "/v1/keys/rotate", { token: "alpha-all", body: { revoke: true } });
-    expect(rotated.body.revoked).toContain(sealed.body.key_id);
-
-    const opened = await loc.json("POST", "/v1/tickets/open", { token: "alpha-all", body: { ticket: sealed.body.ticket } });
-    expect(opened.status).toBe(200);
-    expect(opened.body).toMatchObject({
-      source: "store",
-      renew: true,
-      key_id: sealed.body.key_id,
-      session_id: id,
-      issued_at: T0,
-      expires_at: sealed.body.expires_at,
-      session: { master_secret: TLS12_SESSION.master_secret },
-    });
-    // Another location, with its own empty cache, answers the same from KV.
-    const other = await location(T0 + 6).json("POST", "/v1/tickets/open", { token: "alpha-all", body: { ticket: sealed.body.ticket } });
-    expect([other.status, other.body.source]).toEqual([200, "store"]);
-    // A ticket without a lookup id has nothing to fall back on.
-    const lost = await loc.json("POST", "/v1/tickets/open", { token: "alpha-all", body: { ticket: plain.body.ticket } });
-    expect([lost.status, lost.body.error.code]).toEqual([422, "key_unknown"]);
-    // Nor one whose stored session is gone.
-    expect((await del(loc, id)).status).toBe(204);
-    const deleted = await location(T0 + 7).json("POST", "/v1/tickets/open", { token: "alpha-all", body: { ticket: sealed.body.ticket } });
-    expect([deleted.status, deleted.body.error.code]).toEqual([422, "key_unknown"]);
-  });
-
-  it("stays in the ticket's context and refuses a stored session under a taken id", async () => {
-    const loc = location();
-    const id = uid(16);
-    await put(loc, id, { session: OTHER_SESSION });
-    const clash = await loc.json("POST", "/v1/tickets", { token: "alpha-all", body: { session: { ...TLS12_SESSION, session_id: id }, store: true } });
-    expect([clash.status, clash.body.error.code]).toEqual([409, "session_exists"]);
-  });
-
-  it("keeps a single-use ticket single-use through the fallback", async () => {
-    const loc = location();
-    const sealed = await loc.json("POST", "/v1/tickets", { token: "alpha-all", body: { session: TLS12_SESSION, store: true, single_use: true } });
-    loc.now = T0 + 5;
-    await loc.json("POST", "/v1/keys/rotate", { token: "alpha-all", body: { revoke: true } });
-    const first = await loc.json("POST", "/v1/tickets/open", { token: "alpha-all", body: { ticket: sealed.body.ticket } });
-    expect([first.status, first.body.source, first.body.single_use]).toEqual([200, "store", true]);
-    const second = await location(T0 + 6).json("POST", "/v1/tickets/open", { token: "alpha-all", body: { ticket: sealed.body.ticket } });
-    expect([second.status, second.body.error.code]).toEqual([422, "ticket_replayed"]);
   });
 });
 

@@ -3,7 +3,8 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { decodeBase64url, parseTicketHeader } from "../../src/core/index.js";
 import type { Env } from "../../src/env.js";
-import { shardFor, ticketUseId } from "../../src/replay/guard.js";
+import { shardFor } from "../../src/replay/guard.js";
+import { ticketUseId } from "../../src/tickets/identity.js";
 import type { ReplayGuardObject } from "../../src/replay/object.js";
 import { unreachableGuard } from "./faults.js";
 import { T0, TLS12_SESSION, location, type Location } from "./harness.js";
@@ -23,7 +24,7 @@ const open = (loc: Location, body: object) => loc.json("POST", "/v1/tickets/open
 
 function guardOf(ticket: string) {
   const header = parseTicketHeader(decodeBase64url(ticket)!);
-  const id = ticketUseId(header.keyId, header.nonce);
+  const id = ticketUseId(header);
   return { id, stub: env.REPLAY_GUARD.get(env.REPLAY_GUARD.idFromName(`replay:${shardFor(id, 32)}`)) };
 }
 

@@ -13,7 +13,8 @@ describe("POST /v1/sessions/{id}/take", () => {
     const won = results.filter((r) => r.status === 200);
     expect(won).toHaveLength(1);
     expect(won[0]!.body).toMatchObject({ session_id: ID, session: { master_secret: TLS12_SESSION.master_secret } });
-    expect(results.filter((r) => r.status === 404).map((r) => r.body.error.code)).toEqual(Array(49).fill("session_not_found"));
+    // The others were too late: the session they read was taken.
+    expect(results.filter((r) => r.status !== 200).map((r) => [r.status, r.body.error.code])).toEqual(Array(49).fill([409, "session_taken"]));
     // Gone from the store: a fresh location finds nothing.
     const after = location(T0 + 3);
     expect((await after.json("GET", `/v1/sessions/${ID}`, { token: "alpha-sessions" })).status).toBe(404);
@@ -32,6 +33,29 @@ describe("POST /v1/sessions/{id}/take", () => {
     loc.now += 2;
     const second = await loc.json("POST", `/v1/sessions/${id}/take`, { token: "alpha-sessions" });
     expect([second.status, second.body.session.master_secret]).toEqual([200, other.master_secret]);
+  });
+
+  it("never takes the same session twice, even stored again under its id", async () => {
+    // A late retry of the PUT that stored a session, arriving after the take,
+    // stores the same secret again: taking it again would resume it twice.
+    const loc = location();
+    const id = "02".repeat(16);
+    const body = { session: { ...TLS12_SESSION, created_at: T0 } };
+    expect((await loc.json("PUT", `/v1/sessions/${id}`, { token: "alpha-sessions", body })).status).toBe(201);
+    loc.now += 2;
+    expect((await loc.json("POST", `/v1/sessions/${id}/take`, { token: "alpha-sessions" })).status).toBe(200);
+    for (const [when, session] of [[T0 + 4, body.session], [T0 + 6, { ...TLS12_SESSION }]] as const) {
+      loc.now = when;
+      expect((await loc.json("PUT", `/v1/sessions/${id}`, { token: "alpha-sessions", body: { session } })).status).toBe(201);
+      loc.now += 1;
+      // Stored (a plain lookup finds it), but not to be taken again, from this location or another.
+      expect((await loc.json("GET", `/v1/sessions/${id}`, { token: "alpha-sessions" })).status).toBe(200);
+      for (const taker of [loc, location(loc.now)]) {
+        const again = await taker.json("POST", `/v1/sessions/${id}/take`, { token: "alpha-sessions" });
+        expect([again.status, again.body.error?.code]).toEqual([409, "session_taken"]);
+      }
+      await loc.call("DELETE", `/v1/sessions/${id}`, { token: "alpha-sessions" });
+    }
   });
 
   it("answers 404 for nothing stored, 400 for a bad id, 403 without the scope", async () => {

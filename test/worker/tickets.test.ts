@@ -72,7 +72,8 @@ describe("tickets over HTTP", () => {
     const { body } = await seal(loc);
     const res = await open(loc, body.ticket, "beta-all");
     expect(res.status).toBe(422);
-    expect(res.body.error.code).toBe("context_mismatch");
+    // Not context_mismatch: telling it would cost a decryption per context (docs/security.md).
+    expect(res.body.error.code).toBe("ticket_invalid");
     expect(JSON.stringify(res.body)).not.toContain("master_secret");
   });
 
