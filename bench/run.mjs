@@ -16,6 +16,7 @@ import { coreInNode, coreInWorkerd } from "./parts/core.mjs";
 import { httpPart, serverChoice } from "./parts/http.mjs";
 import { opensslTicketOnce, opensslVersion } from "./parts/openssl.mjs";
 import { ROTATION_SETTINGS, rotationPart, startRotationServer } from "./parts/rotation.mjs";
+import { rpcPart } from "./parts/rpc.mjs";
 
 const smoke = process.argv.includes("--smoke");
 const env = (name, fallback) => (process.env[name] ? Number(process.env[name]) : fallback);
@@ -30,6 +31,7 @@ const plan = smoke
       choice: { runs: 1, durationS: 1 },
       http: { runs: 1, durationS: 1, warmS: 0, profile: true, sessionCounts: [20, 50], memorySessions: 20, equalLoad: { fraction: 0.05, durationS: 1, runs: 1 } },
       rotation: { rotate: { runs: 1, durationS: 4, everyS: 1.5 }, revoke: { runs: 1, durationS: 4, everyS: 1.5 } },
+      rpc: { runs: 1, rounds: 2, n: 5 },
       watchdogS: 170,
     }
   : {
@@ -46,6 +48,7 @@ const plan = smoke
         equalLoad: { fraction: 0.15, durationS: 6, runs: 2 * RUNS },
       },
       rotation: { rotate: { runs: RUNS, durationS: 15, everyS: 3, maxRipeWaitS: 65 }, revoke: { runs: RUNS, durationS: 10, everyS: 3 } },
+      rpc: { runs: RUNS, rounds: 20, n: 200 },
       watchdogS: 45 * 60,
     };
 
@@ -135,6 +138,9 @@ async function main() {
     await rotationServer.server.stop();
     results.rotation = { settings: ROTATION_SETTINGS, connections: CONNECTIONS, everyS: plan.rotation.rotate.everyS, modes };
   }
+
+  const rpc = await part(6, "another Worker's open: RPC vs HTTP over a Service Binding", () => rpcPart({ ...plan.rpc, log }));
+  if (rpc) results.rpc = rpc;
 
   clearInterval(sampler);
   info.loadEnd = loadavg()[0].toFixed(2);
@@ -256,6 +262,8 @@ function smokeChecks(r) {
     const res = r.rotation?.modes?.[mode];
     if (!res?.perRun?.[0]?.requests) problems.push(`rotation ${mode}: no requests recorded`);
   }
+  const rpc = r.rpc?.perRun?.[0];
+  if (!rpc || !Number.isFinite(rpc.rpc) || !Number.isFinite(rpc.http)) problems.push("rpc: no result");
   if (!(r.targets?.length > 0)) problems.push("no targets evaluated");
   if (problems.length) throw new Error(`smoke checks failed:\n  ${problems.join("\n  ")}`);
 }
@@ -269,12 +277,34 @@ function renderOnly() {
   say("[bench] rewrote docs/benchmarks.md from bench/.last-results.json");
 }
 
+/**
+ * `node bench/run.mjs --only rpc`: runs part 6 alone (a minute) and puts its
+ * result into bench/.last-results.json, then rewrites docs/benchmarks.md
+ * from it: every other figure stays the last full run's.
+ */
+async function rpcOnly() {
+  installExitHandlers();
+  const results = JSON.parse(readFileSync(join(ROOT, "bench/.last-results.json"), "utf8"));
+  const rpc = await part(6, "another Worker's open: RPC vs HTTP over a Service Binding", () => rpcPart({ ...plan.rpc, log }));
+  if (!rpc) throw new Error("part 6 failed");
+  results.rpc = { ...rpc, date: new Date().toISOString().replace("T", " ").replace(/\..*/, " UTC"), load: loadavg()[0].toFixed(2), versions: versions() };
+  results.failures = (results.failures ?? []).filter((f) => f.part !== 6);
+  writeFileSync(join(ROOT, "bench/.last-results.json"), JSON.stringify(results, null, 1));
+  renderOnly();
+}
+
 if (process.argv.includes("--render")) {
   renderOnly();
   process.exit(0);
 }
 
-main()
+const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
+if (only !== undefined && only !== "rpc") {
+  console.error("[bench] --only takes: rpc");
+  process.exit(2);
+}
+
+(only === "rpc" ? rpcOnly : main)()
   .then(async () => {
     await cleanupAll();
     process.exit(0);

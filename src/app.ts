@@ -18,7 +18,8 @@ import { metricsRoute } from "./routes/metrics.js";
 import { sessions } from "./routes/sessions.js";
 import { status } from "./routes/status.js";
 import { tickets } from "./routes/tickets.js";
-import { servicesFactory, systemClock, type Clock } from "./services.js";
+import type { Env } from "./env.js";
+import { servicesFactory, systemClock, type Clock, type Services } from "./services.js";
 
 export interface AppOptions {
   /** Milliseconds since the epoch; tests inject a clock they control. */
@@ -29,11 +30,13 @@ export interface AppOptions {
   writeLog?: (line: string) => void;
   /** Fetch for the remote JWKS of JWT_ISSUERS (globalThis.fetch by default); tests serve key sets without network and count fetches. */
   jwksFetch?: JwksFetch;
+  /** The isolate's services, when something beside the app shares them (the worker's RPC entrypoint); built from the options above otherwise. */
+  servicesFor?: (env: Env) => Services;
 }
 
 export function createApp(options: AppOptions = {}) {
   const clock = options.clock ?? systemClock;
-  const servicesFor = servicesFactory(clock, options.ringName, options.jwksFetch);
+  const servicesFor = options.servicesFor ?? servicesFactory(clock, options.ringName, options.jwksFetch);
   const app = new Hono<AppEnv>();
   // Per app, so per isolate in production (and per simulated location in tests).
   const metrics = new ServiceMetrics();

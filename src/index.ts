@@ -1,12 +1,15 @@
-/** Worker entry: the HTTP app, the Cron backstop, and the Durable Object classes. */
+/** Worker entry: the HTTP app, the Cron backstop, the Durable Object classes and the Service Binding entrypoint. */
 import { createApp } from "./app.js";
 import type { Env } from "./env.js";
+import { isolateServices } from "./isolate.js";
 import { ringObject } from "./services.js";
 
 export { KeyRingObject } from "./keyring/object.js";
 export { ReplayGuardObject } from "./replay/object.js";
+/** Other Workers' way in: RPC over a Service Binding (src/rpc/, docs/deploy.md). */
+export { ResumptionService } from "./rpc/entrypoint.js";
 
-const app = createApp();
+const app = createApp({ servicesFor: isolateServices });
 
 export default {
   fetch: app.fetch,

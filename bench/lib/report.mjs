@@ -407,8 +407,31 @@ export function renderReport(r) {
     );
   }
 
+  // Part 6
+  if (r.rpc) {
+    const x = r.rpc;
+    const when = x.date ? ` Measured on ${x.date} by \`node bench/run.mjs --only rpc\`, apart from the rest of this report (load average ${x.load} at the end; workerd ${x.versions?.workerd}).` : "";
+    p(
+      "## 6. Another Worker's open: RPC or HTTP over a Service Binding",
+      "",
+      `A calling Worker (\`bench/rpc-caller.ts\`) in the same workerd as the service (Miniflare), bound to it twice as docs/deploy.md shows: to its \`ResumptionService\` entrypoint (\`env.RPC.openTicket(token, { ticket })\`, src/rpc/) and to its default entrypoint (\`env.HTTP.fetch(".../v1/tickets/open")\` with the same JSON, then \`res.json()\`). One request to the caller opens the reference ticket ${x.n} times in a row one way; the caller's own request overhead (n = 0) is timed in the same round and taken out; RPC, HTTP and the overhead take turns, the order rotated each round, ${x.rounds} rounds per run, ${x.perRun.length} runs. Both ways run the same open (src/tickets/open.ts) with the same token check; the difference is the interface: a structured-clone call and a result object, or a Request through Hono (routing, the request log middleware, the body read and schema, the JSON answer) and its parse.${when}`,
+      "",
+      table(
+        ["", "µs per open"],
+        [
+          ["RPC: `openTicket` on the entrypoint", fmt(s(x.perRun.map((y) => y.rpc)))],
+          ["HTTP over the same binding: `fetch` + `res.json()`", fmt(s(x.perRun.map((y) => y.http)))],
+          ["HTTP ÷ RPC (paired by round)", fmt(s(x.perRun.map((y) => median(y.rounds.http.map((h, i) => h / y.rounds.rpc[i])))))],
+        ],
+      ),
+      "",
+      "Both figures are one caller's opens one after another (latency, the caller's side included: the stub call, or building the Request and parsing the answer), not throughput under concurrent load as part 3's routes are; the two are not comparable. Within one machine, as bound Workers run in production, neither way pays a network; the public route also pays TLS and Cloudflare's front line, which no local figure includes.",
+      "",
+    );
+  }
+
   if (r.notes) p("## Analysis", "", r.notes.trim(), "");
-  p("## Reproduce", "", "```sh", "npm run bench         # everything, about a quarter of an hour; rewrites docs/benchmarks.md", "npm run bench:smoke   # tiny counts, no timing, < 60 s: checks that the harness works", "node bench/run.mjs --render   # rewrites this file from bench/.last-results.json (after editing bench/notes.md)", "```", "", "Options: `BENCH_RUNS` (default 5), `BENCH_DURATION` (seconds per wrk run, default 5), `BENCH_CONNECTIONS` (default 8), `BENCH_WORKER_ROOT` (serve another checkout's worker), `WRK` (path to wrk). Debian's `wrk` and `openssl` must be installed (in CI too: `apt-get install -y wrk`); without wrk the run stops at once with a message saying so.", "");
+  p("## Reproduce", "", "```sh", "npm run bench         # everything, about a quarter of an hour; rewrites docs/benchmarks.md", "npm run bench:smoke   # tiny counts, no timing, < 60 s: checks that the harness works", "node bench/run.mjs --render   # rewrites this file from bench/.last-results.json (after editing bench/notes.md)", "node bench/run.mjs --only rpc   # part 6 alone (about a minute), into bench/.last-results.json and this file", "```", "", "Options: `BENCH_RUNS` (default 5), `BENCH_DURATION` (seconds per wrk run, default 5), `BENCH_CONNECTIONS` (default 8), `BENCH_WORKER_ROOT` (serve another checkout's worker), `WRK` (path to wrk). Debian's `wrk` and `openssl` must be installed (in CI too: `apt-get install -y wrk`); without wrk the run stops at once with a message saying so.", "");
   return out.join("\n");
 }
 

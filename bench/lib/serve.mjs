@@ -68,10 +68,12 @@ export const serviceBundle = () => built;
  * Miniflare (workerd) running the worker as `wrangler deploy` bundles it, with
  * the bindings wrangler derives from wrangler.toml. `vars` override [vars]
  * (e.g. KEY_RING_SETTINGS for the rotation part); `extraContexts` are added
- * to wrangler.toml's CONTEXTS, each with its own token. Returns
+ * to wrangler.toml's CONTEXTS, each with its own token; `workers` are more
+ * Miniflare workers beside it in the same workerd (part 6's calling Worker,
+ * bound to the service), reached with mf.getWorker(name). Returns
  * { url, token, tokens, mf, stop }.
  */
-export async function serveMiniflare({ vars = {}, extraContexts = {}, inspectorPort, consoleLogNoop = false } = {}) {
+export async function serveMiniflare({ vars = {}, extraContexts = {}, inspectorPort, consoleLogNoop = false, workers } = {}) {
   built ??= buildServiceWorker();
   // consoleLogNoop: a diagnostic variant, the same bundle with console.log
   // replaced by a no-op before any module code runs, to price the request log.
@@ -84,17 +86,10 @@ export async function serveMiniflare({ vars = {}, extraContexts = {}, inspectorP
   const allVars = { ...secrets.vars, ...(Object.keys(extraContexts).length ? { CONTEXTS: JSON.stringify(contexts) } : {}), ...vars };
   const { workerOptions } = unstable_getMiniflareWorkerOptions(configCopy(`mf-${Date.now()}`, allVars));
   const stdio = { lines: 0, bytes: 0, stderr: "" };
-  const mf = new Miniflare({
-    ...workerOptions,
-    name: "edge-session-resumption",
-    modules: true,
-    script,
-    bindings: { ...workerOptions.bindings, ...allVars },
-    host: "127.0.0.1",
-    port: 0,
-    handleRuntimeStdio: drainStdio(stdio),
-    ...(inspectorPort ? { inspectorPort } : {}),
-  });
+  const service = { ...workerOptions, name: "edge-session-resumption", modules: true, script, bindings: { ...workerOptions.bindings, ...allVars } };
+  const shared = { host: "127.0.0.1", port: 0, handleRuntimeStdio: drainStdio(stdio), ...(inspectorPort ? { inspectorPort } : {}) };
+  // The service first: it answers on the URL.
+  const mf = new Miniflare(workers ? { ...shared, workers: [service, ...workers] } : { ...shared, ...service });
   const stop = onCleanup(() => mf.dispose());
   const url = (await mf.ready).toString().replace(/\/$/, "");
   return { kind: "miniflare", url, token: secrets.token, tokens: secrets.tokens, mf, stop, stdio };

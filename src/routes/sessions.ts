@@ -45,7 +45,7 @@ export const FlushBody = object({
  * session's time), clamped to now; the stored session carries the effective
  * values, so its created_at + timeout is its expires_at.
  */
-function sessionWithTimes(body: Infer<typeof StoreSessionBody>, settings: ContextSettings, now: number) {
+export function sessionWithTimes(body: Infer<typeof StoreSessionBody>, settings: ContextSettings, now: number) {
   const session = parseSession(body.session, { now, timeout: settings.session_timeout });
   const timeout = body.timeout ?? session.timeout;
   const createdAt = Math.min(session.created_at, now);

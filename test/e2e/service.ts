@@ -64,6 +64,11 @@ export interface ServiceOptions {
   clockOffset?: number;
   /** Open V8's inspector on a free loopback port (Service.inspectorPort), e.g. to measure the worker's heap. */
   inspector?: boolean;
+  /**
+   * More workers beside the service, as Miniflare worker options (name, script, serviceBindings…),
+   * e.g. one that calls the service's entrypoint over a Service Binding. Reach them with Service.worker(name).
+   */
+  workers?: Record<string, unknown>[];
 }
 
 export interface Service {
@@ -86,6 +91,8 @@ export interface Service {
   errorLines(): string[];
   /** The worker's clock, unix seconds (controlled clock only). */
   now(): Promise<number>;
+  /** A fetcher for one of ServiceOptions.workers, by name (requests go straight to that worker). */
+  worker(name: string): Promise<{ fetch(input: string, init?: RequestInit): Promise<Response> }>;
   /** Moves the worker's clock forward (controlled clock only); resolves with the new now. */
   advanceClock(seconds: number): Promise<number>;
   /** Seconds the worker's clock is ahead of the real one (controlled clock only). */
@@ -158,7 +165,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Servic
   const inspectorPort = options.inspector ? await freePort() : undefined;
   // wrangler also reads a developer's .dev.vars: only wrangler.toml's [vars] are kept, the rest is this test's.
   const declaredVars = Object.fromEntries(Object.entries((workerOptions.bindings ?? {}) as Record<string, unknown>).filter(([k]) => k in (config.vars ?? {})));
-  const mf = new Miniflare({
+  const service = {
     ...(workerOptions as Record<string, unknown>),
     name: "edge-session-resumption",
     modules: true,
@@ -172,6 +179,8 @@ export async function startService(options: ServiceOptions = {}): Promise<Servic
       KEY_RING_SETTINGS: JSON.stringify(options.keyRing ?? {}),
       ...options.vars,
     },
+  };
+  const shared = {
     host: "127.0.0.1",
     port: 0,
     ...(inspectorPort !== undefined && { inspectorPort }),
@@ -180,7 +189,9 @@ export async function startService(options: ServiceOptions = {}): Promise<Servic
       keep(stdout);
       keep(stderr);
     },
-  } as ConstructorParameters<typeof Miniflare>[0]);
+  };
+  // The service first: it answers on the URL. Further workers only with `workers`, so the usual case stays one worker.
+  const mf = new Miniflare((options.workers ? { ...shared, workers: [service, ...options.workers] } : { ...shared, ...service }) as ConstructorParameters<typeof Miniflare>[0]);
   let url: URL;
   try {
     url = await mf.ready;
@@ -221,6 +232,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Servic
     inspectorPort,
     logs: () => logLines.join("\n"),
     errorLines: () => [...errorLines],
+    worker: async (name) => (await mf.getWorker(name)) as unknown as Awaited<ReturnType<Service["worker"]>>,
     now: () => clockCall(),
     advanceClock: (seconds) => clockCall(seconds),
     clockOffset: async () => (await clockState()).offset,

@@ -1,0 +1,198 @@
+/**
+ * The RPC methods behind the Service Binding entrypoint (./entrypoint.ts),
+ * on the same code as the HTTP routes: the token is checked as an
+ * `Authorization: Bearer` header would be (src/http/auth.ts: API tokens, or
+ * a JWT of an issuer listening on authorization), the scope as the route
+ * declares it, the input by the route's own schema after the same JSON and
+ * 64 KiB bounds, and the work is done by the modules the routes call
+ * (src/tickets/seal.ts, src/tickets/open.ts, the session store). Every
+ * failure is an RpcError value with the code and status HTTP would answer.
+ *
+ * Why a token per call, and not a context configured on the binding (its
+ * `props`): any Worker deployed on the account can declare a binding to this
+ * one with any props, so props would trust whoever can deploy a Worker there.
+ * A token is a secret the calling Worker holds, names one context and its
+ * scopes in this service's own API_TOKENS (or JWT_ISSUERS), and is revoked
+ * there without touching the caller: the HTTP model, unchanged. Its cost is
+ * one SHA-256 per call (docs/benchmarks.md).
+ *
+ * Each call writes one JSON log line, as the request log does for HTTP
+ * (method, status, code, context, auth, duration; never the token, the
+ * ticket or the session).
+ */
+import { encodeBase64url, encodeHex, sessionToJson, type Bytes } from "../core/index.js";
+import type { Scope } from "../config.js";
+import { authenticateRequest, requireScope, type Caller } from "../http/auth.js";
+import { MAX_BODY_BYTES } from "../http/body.js";
+import { describeError, ServiceError } from "../http/errors.js";
+import type { Schema } from "../http/schema.js";
+import { SESSION_ID_PATTERN, sessionWithTimes, StoreSessionBody } from "../routes/sessions.js";
+import { OpenTicketBody, SealTicketBody } from "../routes/tickets.js";
+import type { Services } from "../services.js";
+import { openPresentedTicket } from "../tickets/open.js";
+import { sealPresentedSession } from "../tickets/seal.js";
+import type { OpenTicketRequest, ResumptionRpc, RpcError, RpcOpenedTicket, RpcResult, SealedTicket, SealTicketRequest, StoredSession, StoredSessionInfo, StoreSessionRequest } from "./types.js";
+
+export interface RpcOptions {
+  /** Keeps background work (a ring refresh, a used copy's removal) alive past the answer: the entrypoint's ctx.waitUntil. */
+  defer?: (p: Promise<unknown>) => void;
+  /** Where the log lines go (console.log by default). */
+  write?: (line: string) => void;
+}
+
+/** An RPC argument as HTTP would have received it: JSON, at most 64 KiB, an object. */
+function asJsonObject(input: unknown): Record<string, unknown> {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(input);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) throw new ServiceError("invalid_json", "the request is not a JSON value (a cycle, a BigInt, a function?)");
+  // UTF-8 is at most 3 bytes per UTF-16 unit: count exactly only when it could matter.
+  if (text.length > MAX_BODY_BYTES / 3 && new TextEncoder().encode(text).length > MAX_BODY_BYTES) {
+    throw new ServiceError("body_too_large", "the request is over 64 KiB as JSON");
+  }
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new ServiceError("invalid_request", "the request must be an object");
+  return value as Record<string, unknown>;
+}
+
+const parse = <T>(schema: Schema<T>, input: unknown): T => schema.parse(asJsonObject(input), "");
+
+function sessionId(id: unknown): string {
+  if (typeof id !== "string" || !SESSION_ID_PATTERN.test(id)) throw new ServiceError("invalid_session_id", "a session id is 1 to 32 bytes of lowercase hex");
+  return id;
+}
+
+function toRpcError(err: unknown): RpcError {
+  const { status, body, headers } = describeError(err);
+  const retryAfter = headers["retry-after"];
+  return {
+    ...body.error,
+    status,
+    ...(retryAfter !== undefined && /^[0-9]+$/.test(retryAfter) && { retry_after: Number(retryAfter) }),
+  };
+}
+
+const times = (r: { createdAt: number; expiresAt: number }) => ({ created_at: r.createdAt, expires_at: r.expiresAt });
+
+export class ResumptionMethods implements ResumptionRpc {
+  private readonly write: (line: string) => void;
+
+  constructor(
+    private readonly services: () => Services,
+    private readonly options: RpcOptions = {},
+  ) {
+    this.write = options.write ?? ((line) => console.log(line));
+  }
+
+  sealTicket(token: string, request: SealTicketRequest): Promise<RpcResult<SealedTicket>> {
+    return this.call("sealTicket", token, "tickets", async (services, caller) => {
+      const body = parse(SealTicketBody, request);
+      const sealed = await sealPresentedSession(services, services.config.contexts.get(caller.context)!, body, this.options.defer);
+      return {
+        ticket: sealed.ticket,
+        format: sealed.format,
+        session_id: encodeHex(sealed.sessionId),
+        key_id: sealed.keyId,
+        issued_at: sealed.issuedAt,
+        expires_at: sealed.expiresAt,
+        lifetime_hint: sealed.lifetime,
+      };
+    });
+  }
+
+  openTicket(token: string, request: OpenTicketRequest): Promise<RpcResult<RpcOpenedTicket>> {
+    return this.call("openTicket", token, "tickets", async (services, caller) => {
+      // A terminator Worker holds the ticket's bytes: take them as they are.
+      const ticket = (request as { ticket?: unknown } | null)?.ticket;
+      const input = ticket instanceof Uint8Array ? { ...request, ticket: encodeBase64url(ticket as Bytes) } : request;
+      const body = parse(OpenTicketBody, input);
+      const opened = await openPresentedTicket(services, services.config.contexts.get(caller.context)!, body, this.options.defer);
+      return {
+        session: sessionToJson(opened.session),
+        session_id: encodeHex(opened.sessionId),
+        format: opened.format,
+        key_id: opened.keyId,
+        issued_at: opened.issuedAt,
+        expires_at: opened.expiresAt,
+        single_use: opened.singleUse,
+        ...(opened.ticketAge && { ticket_age: opened.ticketAge }),
+        renew: opened.renew,
+        source: opened.source,
+      };
+    });
+  }
+
+  putSession(token: string, id: string, request: StoreSessionRequest): Promise<RpcResult<StoredSessionInfo>> {
+    return this.call("putSession", token, "sessions", async (services, caller) => {
+      const store = services.sessions.context(caller.context);
+      store.require("server");
+      const key = sessionId(id);
+      const now = services.now();
+      const { session, times: t } = sessionWithTimes(parse(StoreSessionBody, request), store.settings, now);
+      const { record } = await store.put("server", key, session, t, now);
+      return { session_id: key, ...times(record) };
+    });
+  }
+
+  getSession(token: string, id: string): Promise<RpcResult<StoredSession>> {
+    return this.call("getSession", token, "sessions", async (services, caller) => {
+      const store = services.sessions.context(caller.context);
+      store.require("server");
+      const key = sessionId(id);
+      const record = await store.get("server", key, services.now());
+      if (!record) throw new ServiceError("session_not_found", "no session is stored under this id");
+      return { session: sessionToJson(record.session), session_id: key, ...times(record) };
+    });
+  }
+
+  deleteSession(token: string, id: string): Promise<RpcResult<null>> {
+    return this.call("deleteSession", token, "sessions", async (services, caller) => {
+      const store = services.sessions.context(caller.context);
+      store.require("server");
+      await store.remove("server", sessionId(id), services.now());
+      return null;
+    });
+  }
+
+  /** Services, caller, scope, then the work; any failure becomes the RpcError HTTP would have answered. One log line. */
+  private async call<T>(method: string, token: unknown, scope: Scope, run: (services: Services, caller: Caller) => Promise<T>): Promise<RpcResult<T>> {
+    const start = performance.now();
+    let caller: Caller | undefined;
+    let result: RpcResult<T>;
+    try {
+      const services = this.services();
+      // Exactly what an `Authorization: Bearer <token>` header gets.
+      const authorization = typeof token === "string" ? `Bearer ${token}` : undefined;
+      caller = await authenticateRequest((name) => (name === "authorization" ? authorization : undefined), services.config.tokens, services.jwt);
+      requireScope(caller, scope);
+      result = { ok: true, value: await run(services, caller) };
+    } catch (err) {
+      result = { ok: false, error: toRpcError(err) };
+      if (result.error.status >= 500 && !(err instanceof ServiceError) && result.error.code === "internal_error") {
+        // The log gets the error's name and message, never request data.
+        console.error(JSON.stringify({ level: "error", error: (err as Error)?.name, message: (err as Error)?.message }));
+      }
+    }
+    try {
+      const status = result.ok ? (method === "sealTicket" || method === "putSession" ? 201 : method === "deleteSession" ? 204 : 200) : result.error.status;
+      this.write(
+        JSON.stringify({
+          level: status >= 500 ? "error" : "info",
+          event: "rpc",
+          method,
+          status,
+          context: caller?.context,
+          auth: caller?.via,
+          code: result.ok ? undefined : result.error.code,
+          duration_ms: Math.round((performance.now() - start) * 1000) / 1000,
+        }),
+      );
+    } catch {
+      // Observability never changes an answer.
+    }
+    return result;
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * What the Service Binding entrypoint (src/rpc/) answers: the same shapes as
+ * the HTTP API's JSON (binary fields base64url, session ids lowercase hex),
+ * each inside a result, so a calling Worker can move between the typed
+ * client and the binding without translating anything.
+ *
+ * Errors come back as values, not thrown: Workers RPC keeps only the
+ * message and name of a thrown Error (its own properties, such as a code,
+ * are dropped), and a code is what a caller acts on.
+ */
+import type { ErrorCode } from "../http/errors.js";
+import type { OpenedTicket, SealedTicket, SealTicketRequest, StoredSession, StoredSessionInfo } from "../client/types.js";
+import type { TicketAge } from "../tickets/open.js";
+
+export type { SealTicketRequest, SealedTicket, StoredSession, StoredSessionInfo } from "../client/types.js";
+
+/** A refusal or failure, with the stable code of src/http/errors.ts and the HTTP status the same error has. */
+export interface RpcError {
+  code: ErrorCode;
+  message: string;
+  status: number;
+  /** The request field at fault, when one is. */
+  field?: string;
+  /** Figures the caller may act on (e.g. the measured ticket-age skew); never secrets. */
+  details?: Record<string, number | string>;
+  /** Seconds to wait before trying again (HTTP's Retry-After). */
+  retry_after?: number;
+}
+
+export type RpcResult<T> = { ok: true; value: T } | { ok: false; error: RpcError };
+
+export interface OpenTicketRequest {
+  /** A binary ticket as base64url without padding (or its bytes), or a compact JWE. */
+  ticket: string | Uint8Array;
+  /** The SNI of the resuming ClientHello. */
+  server_name?: string;
+  /** RFC 8446 4.2.11's obfuscated_ticket_age. */
+  obfuscated_ticket_age?: number;
+}
+
+/** POST /v1/tickets/open's answer. */
+export interface RpcOpenedTicket extends OpenedTicket {
+  single_use: boolean;
+  ticket_age?: TicketAge;
+}
+
+export interface StoreSessionRequest {
+  session: StoredSession["session"];
+  /** Seconds the session may be resumed for; overrides session.timeout and the context's session_timeout. */
+  timeout?: number;
+}
+
+/** The entrypoint's methods, as a calling Worker sees them (`env.RESUMPTION.openTicket(...)`). */
+export interface ResumptionRpc {
+  sealTicket(token: string, request: SealTicketRequest): Promise<RpcResult<SealedTicket>>;
+  openTicket(token: string, request: OpenTicketRequest): Promise<RpcResult<RpcOpenedTicket>>;
+  putSession(token: string, id: string, request: StoreSessionRequest): Promise<RpcResult<StoredSessionInfo>>;
+  getSession(token: string, id: string): Promise<RpcResult<StoredSession>>;
+  deleteSession(token: string, id: string): Promise<RpcResult<null>>;
+}
