@@ -53,14 +53,16 @@ export function servicesFactory(clock: Clock, ringName = RING_OBJECT_NAME, jwksF
     const config = loadConfig(env);
     if (built?.config !== config) {
       const external = new ExternalCache(kvStorage(env.SESSIONS), config.masterKey);
+      const replayGuard = new ReplayGuard(env.REPLAY_GUARD, config.replayShards);
       built = {
         config,
         services: {
           config,
           keyRing: new KeyRingReader((now) => ringObject(env, ringName).getRing(now), deriveKek(config.masterKey), config.keyRing.cache_ttl),
           ringObject: () => ringObject(env, ringName),
-          replayGuard: new ReplayGuard(env.REPLAY_GUARD, config.replayShards),
-          sessions: new SessionStore(config.contexts, external),
+          replayGuard,
+          // The guard's shards also make the KV deletes an isolate cannot make yet (durably, by alarm).
+          sessions: new SessionStore(config.contexts, external, { purger: replayGuard }),
           ticketCopies: new TicketCopies(external),
           jwt: config.jwtIssuers.length ? new JwtVerifier(config.jwtIssuers, new Set(config.contextNames), { clock, fetch: jwksFetch }) : undefined,
           now: () => Math.floor(clock() / 1000),
