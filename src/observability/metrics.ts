@@ -184,12 +184,14 @@ const STORE_COUNTERS: Record<string, string> = {
   sess_cb_hits: "Session lookups answered by the external cache, KV (SSL_CTX_sess_cb_hits).",
   sess_cb_misses: "Session lookups the external cache could not answer either (this service's addition).",
   sess_cache_full: "Sessions dropped from the internal cache because it was full (SSL_CTX_sess_cache_full).",
+  client_writes_coalesced: "Client-session stores kept in the isolate only, in the second of another store for the same origin (KV takes one write a second per key).",
 };
 const STORE_GAUGES: Record<string, string> = {
   sess_number: "Sessions in the isolate's internal cache (SSL_CTX_sess_number).",
   sess_cache_size: "Most sessions the internal cache may hold (SSL_CTX_sess_get_cache_size).",
   internal_bytes: "Bytes held by the isolate's internal cache.",
   internal_max_bytes: "Most bytes the internal cache may hold (the context's cache_bytes).",
+  tombstones: "Purged session keys the isolate still hides from KV's copy (KV takes up to 60 s to show a delete everywhere).",
 };
 
 /**

@@ -6,12 +6,26 @@
  *
  * The guard is sharded by id (no single global object, see shardFor); each
  * entry lives only until the thing it guards would have expired anyway.
+ *
+ * It also holds purges KV could not take yet: a session removed (DELETE, or
+ * taken) in the second it was written cannot be deleted from KV before that
+ * second has passed (one write a second per key). An isolate's own timer
+ * would die with the isolate; the object's alarm does not.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env.js";
 
 /** At most this many expired rows are swept per call, so no call pays for a backlog. */
 const SWEEP_BATCH = 256;
+/**
+ * Expired entries are swept by an alarm at most this often (seconds): an
+ * expired entry is already harmless (consume replaces it), so under steady
+ * load the sweep costs one alarm per shard per interval, not one a second.
+ */
+export const SWEEP_INTERVAL = 300;
+/** A purge KV keeps refusing is retried this many times, backing off, then left to the record's own TTL. */
+const PURGE_ATTEMPTS = 8;
+const PURGE_BATCH = 64;
 
 export class ReplayGuardObject extends DurableObject<Env> {
   /** Milliseconds; tests replace it (runInDurableObject) to drive the alarm on a controlled clock. */
@@ -24,6 +38,11 @@ export class ReplayGuardObject extends DurableObject<Env> {
       expires_at INTEGER NOT NULL
     )`);
     ctx.storage.sql.exec("CREATE INDEX IF NOT EXISTS used_expiry ON used (expires_at)");
+    ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS purges (
+      key TEXT PRIMARY KEY,
+      due_ms INTEGER NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0
+    )`);
   }
 
   /**
@@ -38,8 +57,23 @@ export class ReplayGuardObject extends DurableObject<Env> {
     const existing = sql.exec<{ expires_at: number }>("SELECT expires_at FROM used WHERE id = ?", id).toArray()[0];
     if (existing && existing.expires_at > now) return false;
     sql.exec("INSERT OR REPLACE INTO used (id, expires_at) VALUES (?, ?)", id, expiresAt);
-    void this.scheduleSweep(expiresAt);
+    void this.scheduleAlarm();
     return true;
+  }
+
+  /**
+   * Deletes KV key `key` once `afterMs` milliseconds have passed (by this
+   * object's clock: the caller's service clock may differ), retrying with
+   * backoff while KV refuses. A later call for the same key moves it later.
+   */
+  async purgeLater(key: string, afterMs: number): Promise<void> {
+    const due = this.clock() + Math.max(0, afterMs);
+    this.ctx.storage.sql.exec(
+      "INSERT INTO purges (key, due_ms) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET due_ms = max(due_ms, excluded.due_ms), attempts = 0",
+      key,
+      due,
+    );
+    await this.scheduleAlarm();
   }
 
   /** How many entries are stored (tests and the status page). */
@@ -47,11 +81,35 @@ export class ReplayGuardObject extends DurableObject<Env> {
     return this.ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM used").one().n;
   }
 
+  /** Purges not yet done (tests). */
+  pendingPurges(): string[] {
+    return this.ctx.storage.sql.exec<{ key: string }>("SELECT key FROM purges ORDER BY key").toArray().map((r) => r.key);
+  }
+
   override async alarm(): Promise<void> {
-    const now = Math.floor(this.clock() / 1000);
-    this.sweep(now);
-    const next = this.ctx.storage.sql.exec<{ t: number | null }>("SELECT min(expires_at) AS t FROM used").one().t;
-    if (next !== null) await this.ctx.storage.setAlarm(Math.max(next, now + 1) * 1000);
+    const nowMs = this.clock();
+    await this.runPurges(nowMs);
+    this.sweep(Math.floor(nowMs / 1000));
+    await this.scheduleAlarm();
+  }
+
+  private async runPurges(nowMs: number): Promise<void> {
+    const sql = this.ctx.storage.sql;
+    const due = sql.exec<{ key: string; attempts: number }>("SELECT key, attempts FROM purges WHERE due_ms <= ? ORDER BY due_ms LIMIT ?", nowMs, PURGE_BATCH).toArray();
+    for (const { key, attempts } of due) {
+      try {
+        await this.env.SESSIONS.delete(key);
+        sql.exec("DELETE FROM purges WHERE key = ?", key);
+      } catch (e) {
+        // KV refused (another write to the key this second) or failed: back off, bounded.
+        if (attempts + 1 >= PURGE_ATTEMPTS) {
+          console.error(JSON.stringify({ level: "error", event: "purge_abandoned", error: e instanceof Error ? e.message : String(e) }));
+          sql.exec("DELETE FROM purges WHERE key = ?", key);
+        } else {
+          sql.exec("UPDATE purges SET due_ms = ?, attempts = ? WHERE key = ?", nowMs + 1000 * 2 ** attempts, attempts + 1, key);
+        }
+      }
+    }
   }
 
   private sweep(now: number): void {
@@ -62,8 +120,20 @@ export class ReplayGuardObject extends DurableObject<Env> {
     );
   }
 
-  private async scheduleSweep(expiresAt: number): Promise<void> {
+  /**
+   * One alarm for both jobs: the earliest purge due, else the sweep, at the
+   * first SWEEP_INTERVAL boundary after the earliest expiry. Set only when
+   * it moves earlier (or none is set), so consume rarely writes it.
+   */
+  private async scheduleAlarm(): Promise<void> {
+    const sql = this.ctx.storage.sql;
+    const purge = sql.exec<{ t: number | null }>("SELECT min(due_ms) AS t FROM purges").one().t;
+    const expiry = sql.exec<{ t: number | null }>("SELECT min(expires_at) AS t FROM used").one().t;
+    const sweep = expiry === null ? null : Math.ceil(expiry / SWEEP_INTERVAL) * SWEEP_INTERVAL * 1000;
+    const candidates = [purge, sweep].filter((t): t is number => t !== null);
+    if (candidates.length === 0) return;
+    const next = Math.min(...candidates);
     const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > expiresAt * 1000) await this.ctx.storage.setAlarm(expiresAt * 1000);
+    if (current === null || current > next) await this.ctx.storage.setAlarm(next);
   }
 }

@@ -14,13 +14,14 @@
 import { Hono } from "hono";
 import { encodeHex, parseSession, ResumptionError, SESSION_LIMITS, sessionToJson } from "../core/index.js";
 import type { ContextSettings } from "../config.js";
-import type { AppContext, AppEnv } from "../http/context.js";
+import { deferTo, type AppContext, type AppEnv } from "../http/context.js";
 import { ServiceError } from "../http/errors.js";
 import { apiRoutes, type RouteSpec } from "../http/route.js";
 import { integer, object, optional, passthrough, type Infer } from "../http/schema.js";
 import { SESSION_JSON_SCHEMA } from "../http/session-schema.js";
 import { parsePeer } from "../store/peer.js";
 import type { RecordTimes, SessionKind, StoredRecord } from "../store/records.js";
+import type { RemoveOutcome } from "../store/session-store.js";
 
 /** 1 to 32 bytes as lowercase hex: the only spelling of a session id. */
 export const SESSION_ID_PATTERN = /^(?:[0-9a-f]{2}){1,32}$/;
@@ -99,6 +100,13 @@ const FOUND = {
   properties: { session: SESSION_JSON_SCHEMA, session_id: ID_PARAM.id, created_at: UNIX_SECONDS, expires_at: UNIX_SECONDS },
 };
 const STORE_ERRORS = ["cache_disabled", "store_unavailable"] as const;
+
+/** A purge's answers (docs/session-store.md, "Purges"): it is never refused. */
+const PURGED = {
+  204: { description: "removed: gone from this isolate and deleted from KV (other locations see it within KV's propagation), or nothing was stored" },
+  202: { description: "accepted: gone from this isolate at once; KV could not take the delete yet (the key was written this second, or KV failed), so it lands within 2 s, made by the replay guard's alarm" },
+};
+const purged = (c: AppContext, outcome: RemoveOutcome) => c.body(null, outcome === "removed" ? 204 : 202);
 const WRITE_ERRORS = [...STORE_ERRORS, "session_invalid", "write_rate_limited"] as const;
 
 export const sessions = new Hono<AppEnv>();
@@ -241,16 +249,12 @@ define(
     if (!(await services.replayGuard.consume(useId, record.expiresAt, now))) {
       throw new ServiceError("session_taken", "this session was taken already");
     }
-    await store.remove("server", id, now).catch(async (err: unknown) => {
-      // Taken all the same: the guard has decided. A delete refused by KV's
-      // one-write-a-second limit (a take in the second of the store) is
-      // retried once the second has passed, before answering: deferred past
-      // the answer, it would be lost with the isolate, and the taken session
-      // would read as stored (GET, HEAD, a PUT of it) until it expired.
-      if (!(err instanceof ServiceError && err.code === "write_rate_limited")) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 1100));
-      await store.remove("server", id, now + 1);
-    });
+    // Taken: the guard has decided. The removal is a purge like DELETE's,
+    // never refused, and need not hold up the answer: this isolate forgets
+    // the session as soon as the removal starts (a lookup here waits for
+    // it), and a KV delete KV cannot take yet is handed to the guard's alarm.
+    const defer = deferTo(c);
+    defer(store.remove("server", id, now, defer).catch(() => undefined));
     return c.json({ session: sessionToJson(record.session), session_id: id, ...times(record) });
   },
 );
@@ -259,17 +263,16 @@ define(
   {
     method: "delete",
     path: "/v1/sessions/:id",
-    summary: "Remove a session (the remove callback: a connection that was not shut down cleanly). Idempotent.",
+    summary: "Remove a session (the remove callback: a connection that was not shut down cleanly). Idempotent, never refused.",
     scope: "sessions",
     params: ID_PARAM,
-    responses: { 204: { description: "removed, or nothing was stored" } },
-    errors: [...STORE_ERRORS, "invalid_session_id", "write_rate_limited"],
+    responses: PURGED,
+    errors: ["cache_disabled", "invalid_session_id"],
   },
   async (c) => {
     const store = storeFor(c, "server");
     const id = sessionIdParam(c);
-    await store.remove("server", id, c.var.services.now());
-    return c.body(null, 204);
+    return purged(c, await store.remove("server", id, c.var.services.now(), deferTo(c)));
   },
 );
 
@@ -277,12 +280,12 @@ define(
   {
     method: "put",
     path: "/v1/client-sessions/:peer{.+}",
-    summary: "Store the session an edge made as a TLS client to an origin (SSL_SESS_CACHE_CLIENT), replacing the peer's previous one.",
+    summary: "Store the session an edge made as a TLS client to an origin (SSL_SESS_CACHE_CLIENT), replacing the peer's previous one. Never refused for KV's write rate: stores in one second coalesce.",
     scope: "sessions",
     params: PEER_PARAM,
     body: StoreSessionBody,
-    responses: { 201: { description: "stored", schema: { type: "object", properties: { peer: PEER_PARAM.peer, created_at: UNIX_SECONDS, expires_at: UNIX_SECONDS } } } },
-    errors: [...WRITE_ERRORS, "invalid_peer"],
+    responses: { 201: { description: "stored (in the second of another store for the origin: in this isolate, KV keeping that second's)", schema: { type: "object", properties: { peer: PEER_PARAM.peer, created_at: UNIX_SECONDS, expires_at: UNIX_SECONDS } } } },
+    errors: [...STORE_ERRORS, "session_invalid", "invalid_peer"],
   },
   async (c, { body }) => {
     const store = storeFor(c, "client");
@@ -322,16 +325,15 @@ define(
   {
     method: "delete",
     path: "/v1/client-sessions/:peer{.+}",
-    summary: "Forget the session for an origin. Idempotent.",
+    summary: "Forget the session for an origin. Idempotent, never refused.",
     scope: "sessions",
     params: PEER_PARAM,
-    responses: { 204: { description: "removed, or nothing was stored" } },
-    errors: [...STORE_ERRORS, "invalid_peer", "write_rate_limited"],
+    responses: PURGED,
+    errors: ["cache_disabled", "invalid_peer"],
   },
   async (c) => {
     const store = storeFor(c, "client");
     const peer = peerParam(c);
-    await store.remove("client", peer, c.var.services.now());
-    return c.body(null, 204);
+    return purged(c, await store.remove("client", peer, c.var.services.now(), deferTo(c)));
   },
 );

@@ -31,7 +31,7 @@ import { OpenTicketBody, SealTicketBody } from "../routes/tickets.js";
 import type { Services } from "../services.js";
 import { openPresentedTicket } from "../tickets/open.js";
 import { sealPresentedSession } from "../tickets/seal.js";
-import type { OpenTicketRequest, ResumptionRpc, RpcError, RpcOpenedTicket, RpcResult, SealedTicket, SealTicketRequest, StoredSession, StoredSessionInfo, StoreSessionRequest } from "./types.js";
+import type { DeletedSession, OpenTicketRequest, ResumptionRpc, RpcError, RpcOpenedTicket, RpcResult, SealedTicket, SealTicketRequest, StoredSession, StoredSessionInfo, StoreSessionRequest } from "./types.js";
 
 export interface RpcOptions {
   /** Keeps background work (a ring refresh, a used copy's removal) alive past the answer: the entrypoint's ctx.waitUntil. */
@@ -76,6 +76,13 @@ function toRpcError(err: unknown): RpcError {
 }
 
 const times = (r: { createdAt: number; expiresAt: number }) => ({ created_at: r.createdAt, expires_at: r.expiresAt });
+
+/** The status HTTP answers the same success with, for the log line. */
+function statusOf(method: string, value: unknown): number {
+  if (method === "sealTicket" || method === "putSession") return 201;
+  if (method === "deleteSession") return (value as DeletedSession).outcome === "removed" ? 204 : 202;
+  return 200;
+}
 
 export class ResumptionMethods implements ResumptionRpc {
   private readonly write: (line: string) => void;
@@ -148,12 +155,12 @@ export class ResumptionMethods implements ResumptionRpc {
     });
   }
 
-  deleteSession(token: string, id: string): Promise<RpcResult<null>> {
+  deleteSession(token: string, id: string): Promise<RpcResult<DeletedSession>> {
     return this.call("deleteSession", token, "sessions", async (services, caller) => {
       const store = services.sessions.context(caller.context);
       store.require("server");
-      await store.remove("server", sessionId(id), services.now());
-      return null;
+      // A purge, as DELETE's: never refused; "pending" is HTTP's 202 (KV takes the delete within 2 s).
+      return { outcome: await store.remove("server", sessionId(id), services.now(), this.options.defer) };
     });
   }
 
@@ -177,7 +184,7 @@ export class ResumptionMethods implements ResumptionRpc {
       }
     }
     try {
-      const status = result.ok ? (method === "sealTicket" || method === "putSession" ? 201 : method === "deleteSession" ? 204 : 200) : result.error.status;
+      const status = result.ok ? statusOf(method, result.value) : result.error.status;
       this.write(
         JSON.stringify({
           level: status >= 500 ? "error" : "info",

@@ -50,11 +50,16 @@ export interface StoreSessionRequest {
   timeout?: number;
 }
 
+/** DELETE /v1/sessions/{id}'s answer: 204 is "removed", 202 "pending" (gone from this isolate; KV takes the delete within 2 s). */
+export interface DeletedSession {
+  outcome: "removed" | "pending";
+}
+
 /** The entrypoint's methods, as a calling Worker sees them (`env.RESUMPTION.openTicket(...)`). */
 export interface ResumptionRpc {
   sealTicket(token: string, request: SealTicketRequest): Promise<RpcResult<SealedTicket>>;
   openTicket(token: string, request: OpenTicketRequest): Promise<RpcResult<RpcOpenedTicket>>;
   putSession(token: string, id: string, request: StoreSessionRequest): Promise<RpcResult<StoredSessionInfo>>;
   getSession(token: string, id: string): Promise<RpcResult<StoredSession>>;
-  deleteSession(token: string, id: string): Promise<RpcResult<null>>;
+  deleteSession(token: string, id: string): Promise<RpcResult<DeletedSession>>;
 }

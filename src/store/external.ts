@@ -37,6 +37,11 @@ export async function storageKey(kind: RecordKind, context: string, name: string
   return `c:${context}:${encodeHex(digest)}`;
 }
 
+/** KV refuses a second write to one key within a second with HTTP 429 ("KV PUT failed: 429 Too Many Requests"). */
+export function isWriteRateLimited(message: string): boolean {
+  return /\b429\b|too many requests/i.test(message);
+}
+
 export class ExternalCache {
   private base: Promise<CryptoKey> | undefined;
   private readonly keys = new Map<string, Promise<CryptoKey>>();
@@ -60,7 +65,15 @@ export class ExternalCache {
 
   private unavailable(op: string, e: unknown): ServiceError {
     // The storage's own message (a KV error), never request data.
-    this.log({ level: "error", event: "session_store_failed", op, error: e instanceof Error ? e.message : String(e) });
+    const error = e instanceof Error ? e.message : String(e);
+    if (op !== "get" && isWriteRateLimited(error)) {
+      // Not a fault: another isolate wrote the key this second. Callers decide (src/store/session-store.ts).
+      this.log({ level: "warn", event: "session_store_rate_limited", op });
+      return new ServiceError("write_rate_limited", "this key was written less than a second ago; KV takes one write per second per key", {
+        headers: { "retry-after": "1" },
+      });
+    }
+    this.log({ level: "error", event: "session_store_failed", op, error });
     return new ServiceError("store_unavailable", "the session store cannot be reached; nothing was written", {
       headers: { "retry-after": String(STORE_RETRY_AFTER) },
     });

@@ -13,21 +13,50 @@
  *   once a second per key, and never past 7 days from creation).
  *
  * Counters are OpenSSL's (SSL_CTX_sess_hits and friends) and cover this
- * isolate only. Writes to one key are serialised within the isolate, so the
- * get and remove used by the routes are the parts a "take" (get and delete
- * atomically, through a Durable Object) can be layered on.
+ * isolate only. Writes to one key are serialised within the isolate, and a
+ * lookup waits for a write to its key that is still in flight here (a
+ * client that reconnects at once finds the session it just stored).
+ *
+ * KV takes one write a second per key, which shapes three rules:
+ * - a remove (purge) is never refused: it takes effect here at once, with a
+ *   tombstone that hides the key's KV copy from this isolate, and reaches KV
+ *   now if KV allows, else through the replay guard's alarm as soon as it
+ *   does (a timer here would die with the isolate);
+ * - a server session stored again under an id this isolate purged less than
+ *   PURGE_SETTLE_SECONDS ago is refused (429, Retry-After): the pending KV
+ *   delete would otherwise remove it;
+ * - a client session is never refused for the rate: one origin's sessions
+ *   are interchangeable (any recent one resumes), so a store in the second
+ *   of another store of the same origin keeps the newer session in this
+ *   isolate and leaves KV with the one of that second.
  */
 import { bytesEqual, decodeHex, encodeHex, SESSION_LIMITS, type Session } from "../core/index.js";
 import type { CacheMode, ContextSettings } from "../config.js";
 import { ServiceError } from "../http/errors.js";
-import type { ExternalCache } from "./external.js";
+import { storageKey, type ExternalCache } from "./external.js";
 import { generateSessionId, MAX_ID_ATTEMPTS, secureRandom, type RandomBytes } from "./ids.js";
 import { LruCache } from "./lru.js";
 import { contentDigest, recordSize, type RecordTimes, type SessionKind, type StoredRecord } from "./records.js";
+import { Tombstones } from "./tombstones.js";
 import { WriteGate } from "./write-gate.js";
 
 /** OpenSSL flushes expired sessions every 255 connections. */
 export const AUTO_CLEAR_INTERVAL = 255;
+/** A KV delete KV cannot take yet is made this much later (ms): the second of the key's last write has passed. */
+export const PURGE_DELAY_MS = 1100;
+/** Seconds after a purge handed on, by which its KV delete has landed. */
+export const PURGE_SETTLE_SECONDS = 2;
+
+/** Whether a remove reached KV before it answered, or was handed on to land within PURGE_SETTLE_SECONDS. */
+export type RemoveOutcome = "removed" | "pending";
+
+/** Who makes the KV deletes an isolate cannot make yet, durably (the replay guard's alarm). */
+export interface Purger {
+  purgeLater(key: string, afterMs: number): Promise<void>;
+}
+
+/** Keeps background work alive past the answer (the request's waitUntil). */
+export type Defer = (p: Promise<unknown>) => void;
 
 /** OpenSSL's counters for one kind of lookup, named as its SSL_CTX_sess_* functions. */
 export interface LookupCounters {
@@ -55,15 +84,20 @@ const MODE_HAS: Record<CacheMode, readonly SessionKind[]> = {
 export interface StoreOptions {
   /** Random bytes for generated ids; tests pass their own. */
   random?: RandomBytes;
+  /** Makes the KV deletes KV cannot take yet; without one (or when it fails) this isolate retries them itself, while it lives. */
+  purger?: Purger;
 }
 
 export class ContextStore {
   readonly name: string;
   private readonly lru: LruCache<StoredRecord>;
   private readonly gate = new WriteGate();
+  private readonly tombstones = new Tombstones();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly counters: Record<SessionKind, LookupCounters> = { server: zeroCounters(), client: zeroCounters() };
   private cacheFull = 0;
+  /** Client-session stores kept in this isolate only, KV holding another of the same second. */
+  private coalesced = 0;
   private operations = 0;
   private readonly internalLookup: boolean;
   private readonly internalStore: boolean;
@@ -105,13 +139,22 @@ export class ContextStore {
   async get(kind: SessionKind, name: string, now: number): Promise<StoredRecord | undefined> {
     this.require(kind);
     // An update_time refresh is a write: it must not race a remove of the same key and bring it back.
-    return this.updateTime ? this.exclusive(kind, name, () => this.lookup(kind, name, now)) : this.lookup(kind, name, now);
+    if (this.updateTime) return this.exclusive(kind, name, () => this.lookup(kind, name, now));
+    // A store or remove of this key still in flight here decides what the lookup finds.
+    await this.locks.get(this.cacheKey(kind, name));
+    return this.lookup(kind, name, now);
   }
 
   private async lookup(kind: SessionKind, name: string, now: number): Promise<StoredRecord | undefined> {
     this.tick(now);
     const counters = this.counters[kind];
     const cacheKey = this.cacheKey(kind, name);
+    if (this.tombstones.get(cacheKey, now)) {
+      // Purged here: whatever KV still shows is not to be served.
+      if (kind === "client" || this.internalLookup) counters.sess_misses++;
+      counters.sess_cb_misses++;
+      return undefined;
+    }
     let sawExpired = false;
     if (kind === "client" || this.internalLookup) {
       const found = this.lru.lookup(cacheKey, now);
@@ -141,7 +184,10 @@ export class ContextStore {
    */
   async has(kind: SessionKind, name: string, now: number): Promise<boolean> {
     this.require(kind);
-    if ((kind === "client" || this.internalLookup) && this.lru.peek(this.cacheKey(kind, name), now)) return true;
+    const cacheKey = this.cacheKey(kind, name);
+    await this.locks.get(cacheKey);
+    if (this.tombstones.get(cacheKey, now)) return false;
+    if ((kind === "client" || this.internalLookup) && this.lru.peek(cacheKey, now)) return true;
     return (await this.external.read(kind, this.name, name, now)).status === "found";
   }
 
@@ -158,16 +204,26 @@ export class ContextStore {
     const record: StoredRecord = { session, digest: await contentDigest(session), ...times, singleUse: times.singleUse === true };
     return this.exclusive(kind, name, async () => {
       this.tick(now);
-      if (kind === "server") {
-        // KV, not the internal cache, decides: another location may have deleted it.
-        const existing = await this.external.read(kind, this.name, name, now);
-        if (existing.status === "found") {
-          if (!bytesEqual(existing.record.digest, record.digest)) {
-            throw new ServiceError("session_exists", "another session is stored under this session id");
-          }
-          if (this.internalStore) this.cacheInternally(this.cacheKey(kind, name), existing.record);
-          return { record: existing.record, created: false };
+      if (kind === "client") {
+        await this.writeClient(name, record, now);
+        return { record, created: true };
+      }
+      const cacheKey = this.cacheKey(kind, name);
+      const purged = this.tombstones.get(cacheKey, now);
+      if (purged && now < purged.settledAt) {
+        throw new ServiceError("write_rate_limited", "this session id was purged less than a second ago here; its KV delete is still to land", {
+          headers: { "retry-after": String(purged.settledAt - now) },
+        });
+      }
+      // KV, not the internal cache, decides: another location may have deleted it.
+      // After a purge here, what KV still shows under the id is what was purged.
+      const existing = purged ? { status: "absent" as const } : await this.external.read(kind, this.name, name, now);
+      if (existing.status === "found") {
+        if (!bytesEqual(existing.record.digest, record.digest)) {
+          throw new ServiceError("session_exists", "another session is stored under this session id");
         }
+        if (this.internalStore) this.cacheInternally(cacheKey, existing.record);
+        return { record: existing.record, created: false };
       }
       await this.write(kind, name, record, now);
       return { record, created: true };
@@ -201,20 +257,60 @@ export class ContextStore {
     return { id, record, attempts: generated.attempts };
   }
 
-  /** The remove callback: idempotent; KV first, then the internal cache. */
-  async remove(kind: SessionKind, name: string, now: number): Promise<void> {
+  /**
+   * The remove callback (a purge): idempotent, never refused. Takes effect
+   * in this isolate at once (the internal cache, and a tombstone against
+   * KV's copy); the KV delete is made now when KV allows ("removed"), else
+   * handed to the purger, to land within PURGE_SETTLE_SECONDS ("pending"):
+   * in the second of this isolate's last write to the key, or when KV
+   * refuses or fails. `defer` keeps this isolate's own retry alive when
+   * the purger cannot be reached either.
+   */
+  async remove(kind: SessionKind, name: string, now: number, defer?: Defer): Promise<RemoveOutcome> {
     this.require(kind);
     const cacheKey = this.cacheKey(kind, name);
-    await this.exclusive(kind, name, async () => {
+    return this.exclusive(kind, name, async () => {
       this.tick(now);
-      // Deleted by this isolate this second already: nothing left to write.
-      if (this.gate.writtenAt(cacheKey, now) !== "delete") {
-        this.checkGate(cacheKey, now);
-        await this.external.remove(kind, this.name, name);
-        this.gate.record(cacheKey, now, "delete");
-      }
       this.lru.delete(cacheKey);
+      const written = this.gate.writtenAt(cacheKey, now);
+      // Deleted from KV by this isolate this second already: nothing left to write.
+      if (written === "delete") return "removed";
+      if (written === undefined) {
+        try {
+          await this.external.remove(kind, this.name, name);
+          this.gate.record(cacheKey, now, "delete");
+          this.tombstones.set(cacheKey, now);
+          return "removed";
+        } catch {
+          // Refused (another isolate wrote the key this second) or failed: logged by the external cache; handed on below.
+        }
+      }
+      this.tombstones.set(cacheKey, now + PURGE_SETTLE_SECONDS);
+      await this.purgeLater(kind, name, defer);
+      return "pending";
     });
+  }
+
+  /** The KV delete, made later by the purger, or by this isolate while it lives when the purger cannot be reached. */
+  private async purgeLater(kind: SessionKind, name: string, defer: Defer | undefined): Promise<void> {
+    const key = await storageKey(kind, this.name, name);
+    try {
+      if (!this.options.purger) throw new Error("no purger");
+      await this.options.purger.purgeLater(key, PURGE_DELAY_MS);
+    } catch {
+      const retry = async () => {
+        for (let attempt = 0; attempt < 3; attempt++) {
+          await new Promise((resolve) => setTimeout(resolve, PURGE_DELAY_MS * 2 ** attempt));
+          try {
+            await this.external.remove(kind, this.name, name);
+            return;
+          } catch {
+            // Logged by the external cache.
+          }
+        }
+      };
+      defer?.(retry());
+    }
   }
 
   /** SSL_CTX_flush_sessions on the internal cache: entries expired at `before`; 0 flushes all. */
@@ -230,6 +326,8 @@ export class ContextStore {
       ...this.counters.server,
       internal_bytes: this.lru.bytes,
       internal_max_bytes: this.settings.cache_bytes,
+      client_writes_coalesced: this.coalesced,
+      tombstones: this.tombstones.size,
       client: { ...this.counters.client },
     };
   }
@@ -261,11 +359,43 @@ export class ContextStore {
     const cacheKey = this.cacheKey(kind, name);
     this.checkGate(cacheKey, now);
     await this.external.write(kind, this.name, name, record, now);
+    this.stored(cacheKey, record, now);
+  }
+
+  /** After a write to KV: the internal cache holds the new record, and no purge of the key is pending here any more. */
+  private stored(cacheKey: string, record: StoredRecord, now: number): void {
     this.gate.record(cacheKey, now, "put");
+    this.tombstones.delete(cacheKey);
     // A replaced session must not linger in the internal cache.
     this.lru.delete(cacheKey);
     if (this.internalStore) this.cacheInternally(cacheKey, record);
   }
+
+  /**
+   * A client session: the origin's sessions are interchangeable, so KV's
+   * one write a second per key is met by coalescing, never by refusing. In
+   * the second of another write to the key (this isolate's, which it knows,
+   * or another's, which KV refuses) the new session stays in this isolate
+   * (even under no_internal_store: it is the only copy of it) and KV keeps
+   * that second's. Any other KV failure is a 503, as for every write.
+   */
+  private async writeClient(name: string, record: StoredRecord, now: number): Promise<void> {
+    const cacheKey = this.cacheKey("client", name);
+    if (this.gate.mayWrite(cacheKey, now)) {
+      try {
+        await this.external.write("client", this.name, name, record, now);
+        this.stored(cacheKey, record, now);
+        return;
+      } catch (e) {
+        if (!(e instanceof ServiceError && e.code === "write_rate_limited")) throw e;
+      }
+    }
+    this.coalesced++;
+    this.tombstones.delete(cacheKey);
+    this.lru.delete(cacheKey);
+    this.cacheInternally(cacheKey, record);
+  }
+
 
   /**
    * After a hit: under update_time the timeout counts again from now (never
