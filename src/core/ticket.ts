@@ -294,6 +294,11 @@ function readBody(plaintext: Bytes, header: TicketHeader, now: number): OpenedTi
   const issuedAt = readVarint(plaintext, 1, end, "issued_at", "ticket_malformed");
   const lifetime = readVarint(plaintext, varintEnd, end, "lifetime", "ticket_malformed");
   let p = varintEnd;
+  // What a sealer may write (checkSealInput), and no ticket from the future:
+  // only a holder of the subkey could make such a ticket, and it must not
+  // buy a replay-guard entry that lives for ever.
+  if (lifetime < 1 || lifetime > SESSION_LIMITS.maxTimeout) throw malformed(`lifetime out of range (1 to ${SESSION_LIMITS.maxTimeout})`);
+  if (issuedAt > now + MAX_ISSUE_SKEW) throw malformed("issued_at is in the future");
   let sessionId: Bytes;
   if (flags & BODY_HAS_SESSION_ID) {
     if (header.lookupId) throw malformed("session id both in clear and sealed");
@@ -311,8 +316,15 @@ function readBody(plaintext: Bytes, header: TicketHeader, now: number): OpenedTi
   if (now >= expiresAt) {
     throw new ResumptionError("ticket_expired", "the ticket has expired");
   }
-  const session = readSessionAt(plaintext, p, end, false);
-  if (sessionEnd() !== end) throw new ResumptionError("session_invalid", `${end - sessionEnd()} unexpected bytes after session`);
+  let session: Session;
+  try {
+    session = readSessionAt(plaintext, p, end, false);
+  } catch (e) {
+    // The session codec's session_invalid is about a request's session; inside a ticket it is the ticket that is malformed.
+    if (e instanceof ResumptionError && e.code === "session_invalid") throw malformed(`the sealed session is invalid: ${e.message}`);
+    throw e;
+  }
+  if (sessionEnd() !== end) throw malformed(`${end - sessionEnd()} unexpected bytes after the sealed session`);
   return {
     keyId: header.keyId,
     sessionId,
@@ -326,6 +338,9 @@ function readBody(plaintext: Bytes, header: TicketHeader, now: number): OpenedTi
 }
 
 const malformed = (message: string) => new ResumptionError("ticket_malformed", message);
+
+/** Seconds a ticket's issued_at may run ahead of the opener's clock (clocks in a fleet agree far better). */
+export const MAX_ISSUE_SKEW = 300;
 
 /** Rejects when the ticket does not authenticate under (key, context). */
 function decrypt(ticket: Bytes, header: TicketHeader, context: string, key: CryptoKey): Promise<ArrayBuffer> {

@@ -31,7 +31,8 @@ export async function sha256(text: string): Promise<Bytes> {
 }
 
 export async function authenticate(header: string | null | undefined, grants: readonly TokenGrant[]): Promise<Caller> {
-  const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header ?? "");
+  // The scheme is case-insensitive (RFC 7235 2.1); the token is not.
+  const match = /^bearer ([\x21-\x7e]{1,512})$/i.exec(header ?? "");
   if (!match) {
     throw new ServiceError("unauthorized", "an Authorization: Bearer token is required", { headers: { "www-authenticate": 'Bearer realm="resumption"' } });
   }
@@ -56,7 +57,7 @@ export async function authenticateRequest(
   const authorization = header("authorization");
   if (jwt) {
     if (authorization != null) {
-      const bearer = /^Bearer (.+)$/.exec(authorization);
+      const bearer = /^bearer (.+)$/i.exec(authorization);
       if (bearer && COMPACT_JWS.test(bearer[1]!) && jwt.listensOn("authorization")) return jwt.verify(bearer[1]!, "authorization");
     } else {
       for (const name of jwt.otherHeaders) {

@@ -35,7 +35,7 @@ export const ERRORS = {
   // The session store (docs/session-store.md)
   session_not_found: { status: 404, meaning: "no unexpired session is stored under this id (or peer) in this context" },
   session_exists: { status: 409, meaning: "another session is already stored under this id in this context" },
-  session_taken: { status: 409, meaning: "this session was taken already (POST /v1/sessions/{id}/take): a session is taken once, also if the same session is stored again under its id before it would have expired" },
+  session_taken: { status: 409, meaning: "this session was taken already (POST /v1/sessions/{id}/take): a session's secret is taken once under its id, also if it is stored again before it would have expired" },
   cache_disabled: { status: 409, meaning: "the context's cache_mode has no cache of this kind (off, server-only or client-only)" },
   write_rate_limited: { status: 429, meaning: "this key was written less than a second ago (KV takes one write per second per key); retry after Retry-After" },
   // Tickets that cannot be resumed: for a TLS server, "do a full handshake".

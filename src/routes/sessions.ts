@@ -20,7 +20,7 @@ import { apiRoutes, type RouteSpec } from "../http/route.js";
 import { integer, object, optional, passthrough, type Infer } from "../http/schema.js";
 import { SESSION_JSON_SCHEMA } from "../http/session-schema.js";
 import { parsePeer } from "../store/peer.js";
-import type { RecordTimes, SessionKind, StoredRecord } from "../store/records.js";
+import { secretDigest, type RecordTimes, type SessionKind, type StoredRecord } from "../store/records.js";
 import type { RemoveOutcome } from "../store/session-store.js";
 
 /** 1 to 32 bytes as lowercase hex: the only spelling of a session id. */
@@ -236,16 +236,16 @@ define(
     // rustls's take(): of any number of concurrent takes of one stored
     // session, exactly one gets it. KV cannot decide that (no atomic
     // operations); the replay guard can. The guard's entry names the session
-    // by its id and content (not its times): the same session stored again
-    // under the id (a late retry of its PUT, say) is the same secret and is
-    // not taken a second time; another session under the id is.
+    // by its id and its secret (not its times or other fields): the same
+    // secret stored again under the id (a late retry of its PUT, say) is not
+    // taken a second time; another session under the id is.
     const store = storeFor(c, "server");
     const id = sessionIdParam(c);
     const { services, caller } = c.var;
     const now = services.now();
     const record = await store.get("server", id, now);
     if (!record) throw notFound("server");
-    const useId = `s:${caller.context}:${id}:${encodeHex(record.digest)}`;
+    const useId = `s:${caller.context}:${id}:${encodeHex(await secretDigest(record))}`;
     if (!(await services.replayGuard.consume(useId, record.expiresAt, now))) {
       throw new ServiceError("session_taken", "this session was taken already");
     }

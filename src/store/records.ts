@@ -81,6 +81,17 @@ export async function contentDigest(session: Session): Promise<Bytes> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", timeless));
 }
 
+/**
+ * What a take must never hand out twice: SHA-256 of the session's master
+ * secret (its resumption secret in TLS 1.3), else, for a session that holds
+ * none (opaque only), the record's content digest. A session stored again
+ * with the same secret but other fields is the same secret.
+ */
+export async function secretDigest(record: StoredRecord): Promise<Bytes> {
+  const secret = record.session.master_secret;
+  return secret ? new Uint8Array(await crypto.subtle.digest("SHA-256", secret)) : record.digest;
+}
+
 function aad(header: Bytes, context: string, name: string): Bytes {
   const tail = utf8.encode(`\0${context}\0${name}`);
   const out = new Uint8Array(header.length + tail.length);

@@ -18,7 +18,13 @@ export function ticketName({ keyId, nonce }: TicketIdentity): string {
   return `${keyId.toString(16)}:${encodeHex(nonce)}`;
 }
 
-/** The replay guard's id for one use of this ticket. */
-export function ticketUseId(ticket: TicketIdentity): string {
-  return `t:${ticketName(ticket)}`;
+/**
+ * The replay guard's id for one use of this ticket in `context`. The ring
+ * is shared by every context, so key id and nonce alone would let one
+ * context's ticket (sealed with its own subkey, the same key id and a copied
+ * nonce) use up another's; the context is authenticated on both paths (the
+ * AAD; the copy's context-bound record).
+ */
+export function ticketUseId(context: string, ticket: TicketIdentity): string {
+  return `t:${context}:${ticketName(ticket)}`;
 }

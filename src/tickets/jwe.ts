@@ -27,6 +27,7 @@ import {
   encodeHex,
   KeyUnknownError,
   MAX_KEY_ID,
+  MAX_ISSUE_SKEW,
   MAX_LOOKUP_ID_BYTES,
   MAX_TICKET_BYTES,
   NONCE_BYTES,
@@ -41,10 +42,18 @@ import {
   type SealInput,
 } from "../core/index.js";
 import { MAX_TICKET_LIFETIME } from "../config.js";
+import { MAX_BODY_BYTES } from "../http/body.js";
 import { ServiceError } from "../http/errors.js";
 
-/** The longest ticket text the API takes (base64url of a 65535-byte binary ticket); a JWE may be no longer. */
-export const MAX_TICKET_CHARS = Math.ceil((MAX_TICKET_BYTES * 4) / 3);
+/**
+ * The longest ticket text the service issues and opens, in either format:
+ * what fits, with the rest of an open request (server_name and
+ * obfuscated_ticket_age at their longest, JSON around them: under 512
+ * bytes), in a 64 KiB body. Shorter than base64url of TLS's 65,535-byte
+ * limit (87,380): a ticket that could be sealed but never opened over HTTP
+ * is refused when it is sealed. A binary ticket of this length is 48,768 bytes.
+ */
+export const MAX_TICKET_CHARS = Math.min(Math.ceil((MAX_TICKET_BYTES * 4) / 3), MAX_BODY_BYTES - 512);
 /** A protected header of this format is under 200 characters; a longer one is refused unread. */
 const MAX_HEADER_CHARS = 512;
 const HEADER_MEMBERS = new Set(["alg", "enc", "kid", "ctx", "iat", "exp", "sid"]);
@@ -176,6 +185,7 @@ export async function openJweTicket(text: string, options: OpenOptions, header =
   const plaintext = await decrypt(text, await key);
   if (!plaintext) throw new ResumptionError("ticket_invalid", "the ticket failed authentication");
   // Authenticated from here on; a JWK holder may still have written nonsense.
+  if (header.issuedAt > options.now + MAX_ISSUE_SKEW) malformed("iat is in the future");
   if (options.now >= header.expiresAt) throw new ResumptionError("ticket_expired", "the ticket has expired");
   const payload = readPayload(plaintext, header);
   return {

@@ -184,7 +184,7 @@ async function fromStoredCopy(services: OpenServices, ticket: PresentedTicket, c
  * refuses it; removing it only frees KV of the session).
  */
 async function useOnce(services: OpenServices, ticket: PresentedTicket, expiresAt: number, context: string, now: number, defer?: (p: Promise<unknown>) => void): Promise<void> {
-  if (!(await services.replayGuard.consume(ticketUseId(ticket.header), expiresAt, now))) {
+  if (!(await services.replayGuard.consume(ticketUseId(context, ticket.header), expiresAt, now))) {
     throw new ServiceError("ticket_replayed", "this single-use ticket was already opened");
   }
   if (ticket.header.lookupId) {

@@ -5,14 +5,14 @@
  * the store fallback (src/store/ticket-copies.ts). POST /v1/tickets only
  * turns the result into JSON.
  */
-import { decodeHex, encodeBase64url, parseSession, sealTicket, type Bytes } from "../core/index.js";
+import { decodeHex, encodeBase64url, parseSession, ResumptionError, sealTicket, type Bytes } from "../core/index.js";
 import { MAX_TICKET_LIFETIME, type ContextSettings } from "../config.js";
 import { ServiceError } from "../http/errors.js";
 import type { KeyRingReader } from "../keyring/reader.js";
 import type { SessionStore } from "../store/session-store.js";
 import { ticketDigest, type TicketCopies } from "../store/ticket-copies.js";
 import { ticketName } from "./identity.js";
-import { sealJweTicket } from "./jwe.js";
+import { MAX_TICKET_CHARS, sealJweTicket } from "./jwe.js";
 import { readTicket, type TicketFormat } from "./open.js";
 
 export interface SealServices {
@@ -75,6 +75,10 @@ export async function sealPresentedSession(
     key: await key.subkey,
   };
   const ticket = format === "jwe" ? await sealJweTicket(input) : encodeBase64url(await sealTicket(input));
+  // Every ticket issued is one the open route can take (the JWE sealer checks its own).
+  if (ticket.length > MAX_TICKET_CHARS) {
+    throw new ResumptionError("session_invalid", `the session is too large for a ticket that can be opened (${ticket.length} > ${MAX_TICKET_CHARS} characters)`, "session");
+  }
   if (request.store === true) {
     // The fallback for when a revoke destroys the ticket's key: the session,
     // bound to this exact ticket, expiring with it. The ticket is read back

@@ -24,7 +24,7 @@ const open = (loc: Location, body: object) => loc.json("POST", "/v1/tickets/open
 
 function guardOf(ticket: string) {
   const header = parseTicketHeader(decodeBase64url(ticket)!);
-  const id = ticketUseId(header);
+  const id = ticketUseId("alpha", header);
   return { id, stub: env.REPLAY_GUARD.get(env.REPLAY_GUARD.idFromName(`replay:${shardFor(id, 32)}`)) };
 }
 

@@ -9,7 +9,7 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { decodeBase64url, decodeHex, encodeBase64url, parseTicketHeader, utf8 } from "../../src/core/index.js";
+import { decodeBase64url, decodeHex, encodeBase64url, parseSession, parseTicketHeader, sealTicket, utf8 } from "../../src/core/index.js";
 import { storageKey } from "../../src/store/external.js";
 import { ticketName } from "../../src/tickets/identity.js";
 import { TEST_CONTEXTS } from "./fixtures.js";
@@ -202,6 +202,23 @@ describe("a single-use store ticket", () => {
       });
     }
   }
+
+  it("is not used up by another context's ticket with the same key id and nonce", async () => {
+    // Beta holds its own ticket keys (the JWK export); the ring, and so the key ids, are shared.
+    const loc = location();
+    const victim = await seal(loc, { session: TLS12_SESSION, single_use: true });
+    const header = parseTicketHeader(decodeBase64url(victim.ticket)!);
+    const jwks = await loc.json("GET", "/v1/keys/export?format=jwk", { token: "beta-all" });
+    const jwk = (jwks.body.keys as { kid: string }[]).find((k) => Number(k.kid) === header.keyId)!;
+    const betaKey = await crypto.subtle.importKey("jwk", jwk as JsonWebKey, "AES-GCM", false, ["encrypt"]);
+    const session = parseSession(TLS12_SESSION, { now: T0, timeout: 600 });
+    const twin = await sealTicket({ session, sessionId: new Uint8Array(32), withLookupId: false, issuedAt: T0, lifetime: 600, singleUse: true, context: "beta", keyId: header.keyId, key: betaKey, nonce: header.nonce.slice() });
+    const burnt = await loc.json("POST", "/v1/tickets/open", { token: "beta-all", body: { ticket: encodeBase64url(twin) } });
+    expect([burnt.status, burnt.body.single_use]).toEqual([200, true]);
+    // Alpha's ticket is still unused.
+    expect((await open(loc, victim.ticket)).status).toBe(200);
+    expect((await open(loc, victim.ticket)).body.error.code).toBe("ticket_replayed");
+  });
 
   it("uses its copy up: removed from KV, and never a session of the session-id store", async () => {
     const loc = location();

@@ -44,7 +44,9 @@ describe("POST /v1/sessions/{id}/take", () => {
     expect((await loc.json("PUT", `/v1/sessions/${id}`, { token: "alpha-sessions", body })).status).toBe(201);
     loc.now += 2;
     expect((await loc.json("POST", `/v1/sessions/${id}/take`, { token: "alpha-sessions" })).status).toBe(200);
-    for (const [when, session] of [[T0 + 4, body.session], [T0 + 6, { ...TLS12_SESSION }]] as const) {
+    // Stored again as it was, with other times, and with the same secret in other fields.
+    const sameSecret = { ...TLS12_SESSION, extended_master_secret: false, server_name: "elsewhere.example-a.com", max_fragment_length: 512 };
+    for (const [when, session] of [[T0 + 4, body.session], [T0 + 6, { ...TLS12_SESSION }], [T0 + 8, sameSecret]] as const) {
       loc.now = when;
       expect((await loc.json("PUT", `/v1/sessions/${id}`, { token: "alpha-sessions", body: { session } })).status).toBe(201);
       loc.now += 1;

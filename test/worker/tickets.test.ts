@@ -77,6 +77,20 @@ describe("tickets over HTTP", () => {
     expect(JSON.stringify(res.body)).not.toContain("master_secret");
   });
 
+  it("issues only tickets the open route can take in its 64 KiB body", async () => {
+    const loc = location();
+    const opaque = (n: number) => btoa(String.fromCharCode(...new Uint8Array(n).fill(7))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    for (const [format, fits, tooLarge] of [["binary", 48_600, 48_800], ["jwe", 35_000, 37_000]] as const) {
+      const sealed = await seal(loc, { session: { opaque: opaque(fits) }, format });
+      expect(sealed.status, format).toBe(201);
+      expect(sealed.body.ticket.length).toBeLessThanOrEqual(65_024);
+      const opened = await open(loc, sealed.body.ticket);
+      expect(opened.status, format).toBe(200);
+      const refused = await seal(loc, { session: { opaque: opaque(tooLarge) }, format });
+      expect([refused.status, refused.body.error.code], format).toEqual([400, "session_invalid"]);
+    }
+  });
+
   it("checks tokens, scopes and request bodies", async () => {
     const loc = location();
     const cases: [Parameters<typeof loc.json>[2] & { path?: string }, number, string][] = [
@@ -103,6 +117,11 @@ describe("tickets over HTTP", () => {
     }
     const field = await loc.json("POST", "/v1/tickets", { token: "alpha-tickets", body: { session: TLS12_SESSION, lifetime: "1" } });
     expect(field.body.error.message).toContain("lifetime");
+    // The scheme is case-insensitive (RFC 7235); the token is not.
+    for (const [authorization, status] of [["bearer alpha-tickets", 201], ["BEARER alpha-tickets", 201], ["Bearer ALPHA-TICKETS", 401]] as const) {
+      const res = await loc.call("POST", "/v1/tickets", { body: { session: TLS12_SESSION }, headers: { authorization } });
+      expect([authorization, res.status]).toEqual([authorization, status]);
+    }
     const wrongType = await loc.call("POST", "/v1/tickets", { token: "alpha-tickets", body: "{}", headers: { "content-type": "text/plain" } });
     expect(wrongType.status).toBe(415);
   });
