@@ -80,7 +80,7 @@ async function poll() {
   }
   const exported = r.value;
   if (!exported.files) {
-    log("export_failed", { code: "no_files", message: `format ${exported.format} has no files: a Node terminator loads its key itself (examples/node-tls-terminator)` });
+    log("export_failed", { code: "no_files", message: `format ${exported.format} has no files: its program loads its keys itself (examples/node-tls-terminator, examples/go-tls-server)` });
     return { ok: false, fatal: true };
   }
   const changed = exported.revision !== currentRevision();
