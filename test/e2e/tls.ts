@@ -2,6 +2,7 @@
  * TLS helpers for the e2e tests: a throwaway certificate and `openssl
  * s_client` as the client, whose output says whether a session was resumed.
  */
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "./procs.js";
 
@@ -64,15 +65,51 @@ export async function sClient(port: number, options: ConnectOptions): Promise<Ha
   return { reused: m[1] === "Reused", protocol: m[2]!, sessionId: id ? id : undefined, response, output };
 }
 
-/** The key name (first 16 bytes, hex) of the ticket in a session file written by -sess_out. */
-export async function ticketKeyName(sessionFile: string): Promise<string> {
-  const r = await run("openssl sess_id", OPENSSL, ["sess_id", "-in", sessionFile, "-noout", "-text"]);
-  const dump = /TLS session ticket:\s*\n((?:\s*[0-9a-f]{4} - .*\n?)+)/i.exec(r.stdout)?.[1];
-  if (!dump) throw new Error(`no ticket in ${sessionFile}:\n${r.stdout}${r.stderr}`);
+/**
+ * The last session ticket in OpenSSL's text dump of a session (`openssl
+ * sess_id -text`, or s_client's own output, whose last dump is the
+ * connection's session: for a resumed TLS 1.2 connection, the renewed ticket
+ * when the server sent one), or undefined when it holds none.
+ */
+export function ticketInDump(text: string): Buffer | undefined {
+  const dumps = [...text.matchAll(/TLS session ticket:\s*\n((?:\s*[0-9a-f]{4} - .*\n?)+)/gi)];
+  const dump = dumps.at(-1)?.[1];
+  if (!dump) return undefined;
   const hex = dump
     .split("\n")
     .map((line) => /^\s*[0-9a-f]{4} - ((?:[0-9a-f]{2}[ -]{1,2})*[0-9a-f]{2})/i.exec(line)?.[1] ?? "")
     .join(" ")
     .replace(/[^0-9a-f]/gi, "");
-  return hex.slice(0, 32).toLowerCase();
+  return Buffer.from(hex, "hex");
+}
+
+/** The ticket in a session file written by -sess_out. */
+export async function sessionTicket(sessionFile: string): Promise<Buffer> {
+  const r = await run("openssl sess_id", OPENSSL, ["sess_id", "-in", sessionFile, "-noout", "-text"]);
+  const ticket = ticketInDump(r.stdout);
+  if (!ticket) throw new Error(`no ticket in ${sessionFile}:\n${r.stdout}${r.stderr}`);
+  return ticket;
+}
+
+/** The key name (first 16 bytes, hex) of the ticket in a session file written by -sess_out. */
+export async function ticketKeyName(sessionFile: string): Promise<string> {
+  return (await sessionTicket(sessionFile)).subarray(0, 16).toString("hex");
+}
+
+/**
+ * Copies a session file with one bit of its ticket flipped, in the middle of
+ * the ticket (past any key name, inside what the server authenticates): a
+ * server must refuse it and make a full handshake.
+ */
+export async function tamperTicket(sessionFile: string, tamperedFile: string): Promise<void> {
+  const ticket = await sessionTicket(sessionFile);
+  const pem = readFileSync(sessionFile, "utf8");
+  const m = /(-----BEGIN SSL SESSION PARAMETERS-----)([\s\S]*?)(-----END SSL SESSION PARAMETERS-----)/.exec(pem);
+  if (!m) throw new Error(`${sessionFile} is not a PEM session`);
+  const der = Buffer.from(m[2]!.replace(/\s+/g, ""), "base64");
+  const at = der.indexOf(ticket);
+  if (at < 0 || der.indexOf(ticket, at + 1) >= 0) throw new Error(`cannot locate the ticket in ${sessionFile}`);
+  der[at + (ticket.length >> 1)]! ^= 0x01;
+  const body = der.toString("base64").replace(/.{1,64}/g, "$&\n");
+  writeFileSync(tamperedFile, `${m[1]}\n${body}${m[3]}\n`);
 }
