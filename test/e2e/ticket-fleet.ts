@@ -45,13 +45,15 @@ export interface TicketFleet {
   activeKey(): Promise<string>;
   /** SNI the client sends (default resume.test). */
   serverName?: string;
+  /** The path the nodes answer on (default /). */
+  path?: string;
 }
 
 export function describeTicketFleet(title: string, versions: readonly TlsVersion[], fleet: () => TicketFleet): void {
   describe(title, () => {
     const file = (name: string) => join(fleet().dir, name);
     const connect = (node: TicketNode, version: TlsVersion, files: { sessIn?: string; sessOut?: string } = {}) =>
-      sClient(node.port, { version, serverName: fleet().serverName, ...files });
+      sClient(node.port, { version, serverName: fleet().serverName, path: fleet().path, ...files });
     /** The handshake was (not) resumed, at that version, and the node answered. */
     const expectAnswer = (h: Handshake, node: TicketNode, v: TlsVersion, reused: boolean) => {
       expect([h.reused, h.protocol], h.output).toEqual([reused, `TLSv${v}`]);

@@ -40,6 +40,8 @@ export interface ConnectOptions {
   /** No session ticket extension: session ids only (TLS 1.2). */
   noTicket?: boolean;
   serverName?: string;
+  /** The request's path (default /). */
+  path?: string;
   timeoutMs?: number;
 }
 
@@ -54,7 +56,7 @@ export async function sClient(port: number, options: ConnectOptions): Promise<Ha
   if (options.sessOut) args.push("-sess_out", options.sessOut);
   if (options.sessIn) args.push("-sess_in", options.sessIn);
   const r = await run("s_client", OPENSSL, args, {
-    input: "GET / HTTP/1.1\r\nHost: resume.test\r\nConnection: close\r\n\r\n",
+    input: `GET ${options.path ?? "/"} HTTP/1.1\r\nHost: resume.test\r\nConnection: close\r\n\r\n`,
     timeoutMs: options.timeoutMs ?? 10_000,
   });
   const output = r.stdout + r.stderr;
