@@ -99,19 +99,23 @@ export async function ticketKeyName(sessionFile: string): Promise<string> {
 }
 
 /**
- * Copies a session file with one bit of its ticket flipped, in the middle of
- * the ticket (past any key name, inside what the server authenticates): a
- * server must refuse it and make a full handshake.
+ * Copies a session file with one bit of `bytes` (a field of the session: its
+ * ticket, its id) flipped in the middle, past any key name, inside what the
+ * server authenticates or looks up: the server cannot resume it.
  */
-export async function tamperTicket(sessionFile: string, tamperedFile: string): Promise<void> {
-  const ticket = await sessionTicket(sessionFile);
+export function tamperSession(sessionFile: string, tamperedFile: string, bytes: Buffer): void {
   const pem = readFileSync(sessionFile, "utf8");
   const m = /(-----BEGIN SSL SESSION PARAMETERS-----)([\s\S]*?)(-----END SSL SESSION PARAMETERS-----)/.exec(pem);
   if (!m) throw new Error(`${sessionFile} is not a PEM session`);
   const der = Buffer.from(m[2]!.replace(/\s+/g, ""), "base64");
-  const at = der.indexOf(ticket);
-  if (at < 0 || der.indexOf(ticket, at + 1) >= 0) throw new Error(`cannot locate the ticket in ${sessionFile}`);
-  der[at + (ticket.length >> 1)]! ^= 0x01;
+  const at = der.indexOf(bytes);
+  if (bytes.length === 0 || at < 0 || der.indexOf(bytes, at + 1) >= 0) throw new Error(`cannot locate the field in ${sessionFile}`);
+  der[at + (bytes.length >> 1)]! ^= 0x01;
   const body = der.toString("base64").replace(/.{1,64}/g, "$&\n");
   writeFileSync(tamperedFile, `${m[1]}\n${body}${m[3]}\n`);
+}
+
+/** tamperSession on the session's ticket. */
+export async function tamperTicket(sessionFile: string, tamperedFile: string): Promise<void> {
+  tamperSession(sessionFile, tamperedFile, await sessionTicket(sessionFile));
 }
