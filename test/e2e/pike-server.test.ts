@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ResumptionClient } from "../../src/client/index.js";
-import { start, stopAll, tempDir, type Proc } from "./procs.js";
+import { freePort, start, stopAll, tempDir, type Proc } from "./procs.js";
 import { startService, type Service } from "./service.js";
 import { describeTicketFleet, type TicketNode } from "./ticket-fleet.js";
 import { makeCertificate, sClient, sessionTicket, tamperSession } from "./tls.js";
@@ -64,6 +64,8 @@ beforeAll(async () => {
   blackHole = createServer((s) => held.push(s.on("error", () => {})));
   await new Promise<void>((r) => blackHole!.listen(0, "127.0.0.1", () => r()));
   const silent = `http://127.0.0.1:${(blackHole.address() as { port: number }).port}`;
+  // Nothing listens there (a port that was free a moment ago).
+  const absent = `http://127.0.0.1:${await freePort()}`;
   // A, B and C get a generous deadline: this suite shares two cores with
   // others, and the point is resumption across nodes. D has the default
   // 100 ms, against a service that never answers.
@@ -72,6 +74,7 @@ beforeAll(async () => {
     startPike("b", service.url, ["--timeout", "2000"]),
     startPike("c", service.url, ["--timeout", "2000", "--no-tickets"]),
     startPike("d", silent),
+    startPike("e", absent),
   ]);
 }, 90_000);
 
@@ -147,8 +150,8 @@ describe("session ids only", () => {
   });
 });
 
-describe("a service that never answers", () => {
-  it("costs a full handshake within the 100 ms deadline, and then nothing while the client backs off; the server keeps serving", async () => {
+describe("a slow or absent service", () => {
+  it("a service that never answers costs a full handshake within the 100 ms deadline, then nothing while the client backs off; the server keeps serving", async () => {
     await sClient(nodes.a!.port, { version: "1.2", sessOut: file("for-d.sess") });
     const started = Date.now();
     const h = await sClient(nodes.d!.port, { version: "1.2", sessIn: file("for-d.sess") });
@@ -164,5 +167,12 @@ describe("a service that never answers", () => {
     const next = await sClient(nodes.d!.port, { version: "1.2" });
     expect(next.response).toContain("d TLSv1.2 reused=false");
     expect(nodes.d!.proc.child.exitCode).toBeNull();
+  });
+
+  it("a service nobody listens for costs a full handshake and no wait", async () => {
+    const h = await sClient(nodes.e!.port, { version: "1.2", sessIn: file("for-d.sess") });
+    expect([h.reused, h.response.includes("e TLSv1.2 reused=false")]).toEqual([false, true]);
+    expect(nodes.e!.proc.stdout()).toMatch(/"event":"ticket_refused","code":"unreachable"/);
+    expect(nodes.e!.proc.child.exitCode).toBeNull();
   });
 });
