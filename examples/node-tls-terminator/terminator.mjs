@@ -3,14 +3,22 @@
 // terminator of a fleet through the edge session-resumption service:
 //
 // - TLS 1.2 session ids: newSession stores the session (PUT /v1/sessions/{id},
-//   the DER as `opaque`, with the SNI, before the connection's first byte is
-//   served), resumeSession fetches it (GET), and a connection that ends
-//   uncleanly deletes it (DELETE), as OpenSSL's own cache would. Each call on
-//   the handshake path waits at most --timeout ms (default 100): a slow
-//   service costs a full handshake, never a hung connection.
-// - TLS 1.3 tickets: Node's ticket key comes from GET /v1/keys/export?format=node48
-//   and is polled (refresh_after), so every terminator holds the same key and
-//   a rotation reaches them without a restart.
+//   the DER as `opaque`, with the SNI) before it lets Node finish the
+//   handshake, so a client never holds a session that another terminator
+//   cannot find; resumeSession fetches it (GET), unless the client offers
+//   TLS 1.3, which this terminator then negotiates and where no session id
+//   resumes; a connection that ends uncleanly deletes it (DELETE), as
+//   OpenSSL's own cache would. Each call on the handshake path waits at most
+//   --timeout ms (default 100): a slow service costs a full handshake, never
+//   a hung connection.
+// - TLS 1.3 (and 1.2) tickets: the ticket key comes from
+//   GET /v1/keys/export?format=node48 and is polled (refresh_after), so every
+//   terminator holds the same key and a rotation reaches them without a
+//   restart; every resumption hands out a fresh ticket (ticket-keys.mjs).
+//
+// The SNI and the offered versions come from the ClientHello, read before
+// Node's TLS server gets the connection (client-hello.mjs), and follow the
+// connection into Node's session events (AsyncLocalStorage).
 //
 // Usage (README.md):
 //   npm run build:client
@@ -18,12 +26,15 @@
 //     --service http://127.0.0.1:8787 --cert cert.pem --key key.pem --port 8443 --name a
 //
 // Logs are JSON lines on stdout.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import tls from "node:tls";
 import { parseArgs } from "node:util";
 import { ResumptionClient } from "edge-session-resumption/client";
+import { peekClientHello } from "./client-hello.mjs";
 import { describeSession, TLS1_3_VERSION } from "./session-der.mjs";
+import { installTicketKeys } from "./ticket-keys.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -41,6 +52,7 @@ const { values: opt } = parseArgs({
     upstream: { type: "string" },
     "no-store": { type: "boolean", default: false },
     "no-ticket-keys": { type: "boolean", default: false },
+    "max-version": { type: "string", default: "TLSv1.3" },
   },
 });
 
@@ -56,12 +68,22 @@ const useTicketKeys = !opt["no-ticket-keys"];
 const sessionTimeout = opt["session-timeout"] === undefined ? undefined : Number(opt["session-timeout"]);
 const client = new ResumptionClient({ baseUrl: opt.service, token, timeout: Number(opt.timeout), headers: { "user-agent": `esr-node-terminator/${opt.name}` } });
 
+if (opt["max-version"] !== "TLSv1.3" && opt["max-version"] !== "TLSv1.2") {
+  console.error("--max-version: TLSv1.3 or TLSv1.2");
+  process.exit(2);
+}
+const speaksTls13 = opt["max-version"] === "TLSv1.3";
+
 const server = tls.createServer({
   cert: readFileSync(opt.cert),
   key: readFileSync(opt.key),
   minVersion: "TLSv1.2",
+  maxVersion: opt["max-version"],
   sessionIdContext: opt["session-id-context"],
 });
+
+/** Each connection's ClientHello ({ serverName, offersTls13 }), in Node's session events for that connection. */
+const clientHello = new AsyncLocalStorage();
 
 // The store (TLS 1.2 session ids)
 
@@ -69,31 +91,26 @@ const server = tls.createServer({
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const isHostName = (name) => HOST_NAME.test(name) && !/^[0-9.]+$/.test(name);
 
-/** New TLS 1.2 sessions waiting for their connection's SNI, by id (hex). */
-const newSessions = new Map();
-
 if (useStore) {
-  // OpenSSL's new-session callback. The SNI is not in the DER (Node does not
-  // acknowledge SNI to OpenSSL) and the event does not name its connection,
-  // so the DER waits here for secureConnection, which stores it with the
-  // connection's SNI before serving a byte (storeNewSession below).
+  // OpenSSL's new-session callback. Node holds back the server's Finished
+  // until done() is called, so the session is stored first: by the time the
+  // client holds it, every terminator can resume it, even on a reconnect
+  // the same millisecond. The SNI comes from the ClientHello (the DER has
+  // none: Node does not acknowledge SNI to OpenSSL).
   server.on("newSession", (id, der, done) => {
     const info = describeSession(der);
     // TLS 1.3 sessions resume by ticket (the shared node48 key); Node never
     // looks them up by id, so storing them would only cost writes.
-    if (info && info.version < TLS1_3_VERSION) {
-      const key = id.toString("hex");
-      newSessions.set(key, der);
-      // A handshake that never completes leaves nothing behind.
-      setTimeout(() => newSessions.delete(key), 10_000).unref();
-    }
-    done();
+    if (!info || info.version >= TLS1_3_VERSION) return done();
+    void storeSession(id, der, clientHello.getStore()?.serverName).finally(done);
   });
 
-  // OpenSSL's get-session callback. Node asks for every ClientHello that
-  // carries a session id, TLS 1.3's compatibility-mode ids included: those
-  // simply miss.
+  // OpenSSL's get-session callback, which Node calls for every ClientHello
+  // with a session id. A client offering TLS 1.3 to this terminator will
+  // negotiate TLS 1.3, where a session id never resumes (its legacy session
+  // id is random): no lookup.
   server.on("resumeSession", async (id, done) => {
+    if (speaksTls13 && clientHello.getStore()?.offersTls13) return done(null, null);
     const r = await client.getSession(id);
     const opaque = r.ok ? r.value.session.opaque : undefined;
     if (opaque) {
@@ -107,13 +124,10 @@ if (useStore) {
 }
 
 /** PUT /v1/sessions/{id}: the DER as opaque, with the SNI. At most --timeout ms; a failure only costs a later full handshake. */
-async function storeNewSession(socket, sessionId) {
+async function storeSession(sessionId, der, serverName) {
   const key = sessionId.toString("hex");
-  const der = newSessions.get(key);
-  if (!der) return;
-  newSessions.delete(key);
   const session = { opaque: der.toString("base64url") };
-  const sni = typeof socket.servername === "string" ? socket.servername.toLowerCase() : undefined;
+  const sni = serverName?.toLowerCase();
   if (sni && isHostName(sni)) session.server_name = sni;
   const r = await client.putSession(sessionId, session, sessionTimeout === undefined ? {} : { timeout: sessionTimeout });
   if (r.ok) log("session_stored", { id: key, server_name: session.server_name, expires_at: r.value.expires_at });
@@ -134,6 +148,7 @@ async function forgetSession(sessionId, attempt = 1) {
 
 // Node's ticket key (TLS 1.3 and TLS 1.2 tickets)
 
+const ticketKeys = installTicketKeys(server);
 let keyRevision;
 let keyTimer;
 let keyFailures = 0;
@@ -147,9 +162,9 @@ async function pollTicketKeys() {
     const [key] = r.value.keys;
     if (key && r.value.revision !== keyRevision) {
       // One 48-byte key: it encrypts and is the only one that decrypts.
-      server.setTicketKeys(Buffer.from(key.key, "base64url"));
+      ticketKeys.setKey(Buffer.from(key.key, "base64url"));
       keyRevision = r.value.revision;
-      log("ticket_key", { id: key.id, key_name: key.name, revision: keyRevision, refresh_after: r.value.refresh_after });
+      log("ticket_key", { id: key.id, key_name: key.name, revision: keyRevision, refresh_after: r.value.refresh_after, renews: ticketKeys.renews });
     }
     nextMs = r.value.refresh_after * 1000;
   } else {
@@ -163,7 +178,7 @@ async function pollTicketKeys() {
 
 // Connections
 
-server.on("secureConnection", async (socket) => {
+server.on("secureConnection", (socket) => {
   const protocol = socket.getProtocol();
   const reused = socket.isSessionReused();
   // TLS 1.2: the session id is the lookup key, to store (a new session) and
@@ -181,11 +196,6 @@ server.on("secureConnection", async (socket) => {
   });
   socket.setTimeout(30_000, () => socket.destroy());
   log("connection", { protocol, reused, server_name: socket.servername || undefined });
-  // Stored before the first byte is served: by the time the client sees an
-  // answer, every terminator can resume its session. (The socket buffers what
-  // the client sends meanwhile.)
-  if (info && !reused && info.sessionId.length) await storeNewSession(socket, info.sessionId);
-  if (socket.destroyed) return;
 
   if (opt.upstream) {
     const colon = opt.upstream.lastIndexOf(":");
@@ -204,18 +214,32 @@ server.on("secureConnection", async (socket) => {
 
 server.on("tlsClientError", (e) => log("handshake_failed", { code: e.code ?? e.message }));
 
+// Connections reach the TLS server once their ClientHello has been read,
+// inside its AsyncLocalStorage context: Node's session events for the
+// connection then see it.
+const listener = net.createServer({ pauseOnConnect: true }, (socket) => {
+  peekClientHello(socket, (raw, hello) => clientHello.run(hello, () => server.emit("connection", raw)));
+});
+
 // Start: the shared ticket key first (else each terminator would issue
 // tickets no other can open), then listen. A service that cannot be reached
-// does not stop the terminator: it starts with Node's own key and retries.
+// does not stop the terminator: it starts with a key of its own and retries.
 if (useTicketKeys) await pollTicketKeys();
-server.listen(Number(opt.port), opt.host, () => {
-  log("listening", { host: opt.host, port: server.address().port, store: useStore, ticket_keys: useTicketKeys ? (keyRevision ? "shared" : "pending") : "local" });
+listener.listen(Number(opt.port), opt.host, () => {
+  log("listening", {
+    host: opt.host,
+    port: listener.address().port,
+    store: useStore,
+    ticket_keys: useTicketKeys ? (keyRevision ? "shared" : "pending") : "local",
+    renews_tickets: ticketKeys.renews,
+    max_version: opt["max-version"],
+  });
 });
 
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.once(signal, () => {
     clearTimeout(keyTimer);
-    server.close(() => process.exit(0));
+    listener.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 1000).unref();
   });
 }

@@ -17,14 +17,24 @@
 //     --service https://resumption.example.com --format nginx80 --slots 4 \
 //     --dir /etc/nginx/esr --reload "nginx -s reload"
 //
-// --once: one poll, then exit (0: files current, 1: the fetch failed); prints the export summary.
+// HAProxy without reloads: --haproxy-socket PATH (its stats socket at level
+// admin) moves the running HAProxy to each new export through the runtime API
+// (`set ssl tls-key`, examples/haproxy/runtime-keys.mjs); --reload runs only
+// when that cannot be done (docs/proxies.md#haproxy says when).
+//
+//   ESR_TOKEN=... node examples/stek-sync/stek-sync.mjs --service https://resumption.example.com \
+//     --format haproxy --dir /etc/haproxy/esr --haproxy-socket /run/haproxy/admin.sock \
+//     --reload "systemctl reload haproxy"
+//
+// --once: one poll, then exit (0: files current and applied, 1: the fetch or the apply failed); prints the export summary.
 // From cron, `esr export` (README.md#cli) is that one poll, with the same
 // files and .revision, and exits 0 only when the files changed: `&& nginx -s reload`.
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ResumptionClient } from "edge-session-resumption/client";
+import { applyTicketKeys, findTicketKeyRef } from "../haproxy/runtime-keys.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -35,12 +45,18 @@ const { values: opt } = parseArgs({
     reload: { type: "string" },
     once: { type: "boolean", default: false },
     timeout: { type: "string", default: "5000" },
+    "haproxy-socket": { type: "string" },
+    "haproxy-ref": { type: "string" },
   },
 });
 
 const token = process.env.ESR_TOKEN;
 if (!token || !opt.dir) {
-  console.error("usage: ESR_TOKEN=<token with the stek scope> stek-sync.mjs --dir DIR [--format nginx80|nginx48|haproxy] [--slots N] [--reload CMD] [--once]");
+  console.error("usage: ESR_TOKEN=<token with the stek scope> stek-sync.mjs --dir DIR [--format nginx80|nginx48|haproxy] [--slots N] [--reload CMD] [--haproxy-socket PATH [--haproxy-ref ID]] [--once]");
+  process.exit(2);
+}
+if (opt["haproxy-socket"] && opt.format !== "haproxy") {
+  console.error("--haproxy-socket applies to --format haproxy only");
   process.exit(2);
 }
 
@@ -62,6 +78,29 @@ function writeAtomically(path, content) {
   renameSync(tmp, path);
 }
 
+function forgetRevision() {
+  rmSync(revisionFile, { force: true });
+}
+
+/**
+ * HAProxy's runtime API: set ssl tls-key until the running HAProxy holds the
+ * export's keys. False (logged) when it cannot; the caller reloads instead.
+ */
+async function applyThroughRuntimeApi(exported) {
+  const socketPath = opt["haproxy-socket"];
+  const file = resolve(opt.dir, exported.files[0].name);
+  try {
+    const ref = opt["haproxy-ref"] ?? (await findTicketKeyRef(socketPath, file));
+    const lines = exported.files[0].content.split("\n").filter(Boolean);
+    const { pushed, slots } = await applyTicketKeys({ socketPath, ref, lines });
+    log("keys_applied", { via: "runtime_api", ref, pushed, slots, revision: exported.revision });
+    return true;
+  } catch (e) {
+    log("runtime_api_failed", { code: e.code ?? "error", message: e.message, fallback: opt.reload ? "reload" : "none" });
+    return false;
+  }
+}
+
 function runReload(command) {
   return new Promise((resolve) => {
     const child = spawn(command, { shell: true, stdio: "inherit" });
@@ -80,7 +119,7 @@ async function poll() {
   }
   const exported = r.value;
   if (!exported.files) {
-    log("export_failed", { code: "no_files", message: `format ${exported.format} has no files: a Node terminator loads its key itself (examples/node-tls-terminator)` });
+    log("export_failed", { code: "no_files", message: `format ${exported.format} has no files: its program loads its keys itself (examples/node-tls-terminator, examples/go-tls-server)` });
     return { ok: false, fatal: true };
   }
   const changed = exported.revision !== currentRevision();
@@ -103,11 +142,18 @@ async function poll() {
     refresh_after: exported.refresh_after,
   };
   log(changed ? "keys_written" : "keys_current", summary);
-  if (changed && opt.reload) {
+  if (!changed) return { ok: true, refreshAfter: exported.refresh_after };
+  if (opt["haproxy-socket"] && (await applyThroughRuntimeApi(exported))) return { ok: true, refreshAfter: exported.refresh_after };
+  if (opt.reload) {
     const code = await runReload(opt.reload);
     log("reloaded", { command: opt.reload, code });
+    if (code === 0) return { ok: true, refreshAfter: exported.refresh_after };
+  } else if (!opt["haproxy-socket"]) {
+    return { ok: true, refreshAfter: exported.refresh_after };
   }
-  return { ok: true, refreshAfter: exported.refresh_after };
+  // The program still runs with the old keys: compare again at the next poll.
+  forgetRevision();
+  return { ok: false };
 }
 
 if (opt.once) {

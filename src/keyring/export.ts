@@ -1,7 +1,8 @@
 /**
  * Session ticket encryption keys (STEKs) for terminators that do their own
- * ticket crypto: nginx, Envoy, HAProxy, Node. Pure functions of the ring's
- * live keys and `now`; the route (src/routes/keys.ts) derives the bytes.
+ * ticket crypto: nginx, Envoy, HAProxy, Node, Go. Pure functions of the ring's
+ * live keys and `now` (and, for Go's key names, a SHA-512); the route
+ * (src/routes/keys.ts) derives the bytes.
  *
  * Each ring key maps to one terminator key by HKDF-SHA-256 from the ring key
  * (label "esr stek v1", the format and the caller's context in the info), so
@@ -14,6 +15,8 @@
  *  - HAProxy (tls-ticket-keys, base64 lines): the last TLS_TICKETS_NO lines
  *    (default 3) are loaded and the penultimate one encrypts.
  *  - Node (server.setTicketKeys): exactly one 48-byte key, which does both.
+ *  - Go (tls.Config.SetSessionTicketKeys): 32-byte keys, the first encrypts,
+ *    every key decrypts; Go derives its own name, AES and HMAC keys from each.
  */
 import { encodeBase64url, encodeHex, type Bytes } from "../core/index.js";
 import { nextEvent, type KeyState, type KeyTimes } from "./schedule.js";
@@ -29,6 +32,11 @@ export interface StekFormatSpec {
   files: "one-binary-file-per-key" | "base64-lines" | "none";
   /** The byte layout the program reads (informational: all of it is HKDF output). */
   layout: string;
+  /**
+   * The key name the program writes in clear at the start of each ticket:
+   * the key's first 16 bytes, or (Go) the first 16 bytes of its SHA-512.
+   */
+  keyName: "prefix" | "sha512-prefix";
 }
 
 export const STEK_FORMATS = {
@@ -38,6 +46,7 @@ export const STEK_FORMATS = {
     defaultSlots: 4,
     files: "one-binary-file-per-key",
     layout: "name[16] hmac_key[32] aes_key[32]: AES-256-CBC, HMAC-SHA-256 (also Envoy's session_ticket_keys)",
+    keyName: "prefix",
   },
   nginx48: {
     keyBytes: 48,
@@ -45,6 +54,7 @@ export const STEK_FORMATS = {
     defaultSlots: 4,
     files: "one-binary-file-per-key",
     layout: "name[16] aes_key[16] hmac_key[16]: AES-128-CBC, HMAC-SHA-256",
+    keyName: "prefix",
   },
   haproxy: {
     keyBytes: 80,
@@ -52,6 +62,7 @@ export const STEK_FORMATS = {
     defaultSlots: 3,
     files: "base64-lines",
     layout: "name[16] aes_key[32] hmac_key[32]: AES-256-CBC, HMAC-SHA-256",
+    keyName: "prefix",
   },
   node48: {
     keyBytes: 48,
@@ -59,6 +70,15 @@ export const STEK_FORMATS = {
     defaultSlots: 1,
     files: "none",
     layout: "name[16] hmac_key[16] aes_key[16]: AES-128-CBC, HMAC-SHA-256",
+    keyName: "prefix",
+  },
+  go: {
+    keyBytes: 32,
+    encrypts: "first",
+    defaultSlots: 4,
+    files: "none",
+    layout: "key[32]: crypto/tls takes name[16] aes_key[16] hmac_key[16] from SHA-512(key): AES-128-CTR, HMAC-SHA-256",
+    keyName: "sha512-prefix",
   },
 } as const satisfies Record<string, StekFormatSpec>;
 
@@ -119,7 +139,7 @@ export function planStekExport(live: readonly LiveKey[], format: StekFormat, slo
     if (n >= 2 && !next) positions.push(active.id); // the active key must stay penultimate
     while (positions.length < n) positions.unshift(active.id);
   } else {
-    // nginx, Envoy, Node: the first key encrypts.
+    // nginx, Envoy, Node, Go: the first key encrypts.
     const ordered = [active, ...pending, ...retiring].slice(0, n);
     keys = ordered.map((k, i) => role(k, i === 0 ? "encrypt" : "decrypt"));
     positions = keys.map((k) => k.id);
@@ -158,7 +178,7 @@ export interface StekExport {
   key_bytes: number;
   slots: number;
   keys: StekKeyOut[];
-  /** Ready-to-write files for file-based programs (absent for node48). */
+  /** Ready-to-write files for file-based programs (absent for node48 and go, which poll the export themselves). */
   files?: StekFile[];
   dropped: number[];
   /** Changes exactly when the files' content changes: rewrite and reload only then. */
@@ -186,10 +206,25 @@ export function refreshAfter(live: readonly KeyTimes[], now: number, cacheTtl: n
   return { next_change_at: next ?? null, refresh_after: Math.max(1, wait) };
 }
 
+/**
+ * The key names of a format whose program hashes its keys (Go: the first 16
+ * bytes of SHA-512(key)), by ring key id, for renderStekExport; empty for the
+ * formats whose name is the key's own first 16 bytes. Async: WebCrypto's digest.
+ */
+export async function hashedStekNames(format: StekFormat, bytes: ReadonlyMap<number, Bytes>): Promise<Map<number, string>> {
+  const names = new Map<number, string>();
+  if ((STEK_FORMATS[format] as StekFormatSpec).keyName !== "sha512-prefix") return names;
+  for (const [id, key] of bytes) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-512", key));
+    names.set(id, encodeHex(digest.subarray(0, 16)));
+  }
+  return names;
+}
+
 export function renderStekExport(
   plan: StekPlan,
   bytes: ReadonlyMap<number, Bytes>,
-  options: { context: string; now: number; cacheTtl: number; live: readonly KeyTimes[] },
+  options: { context: string; now: number; cacheTtl: number; live: readonly KeyTimes[]; hashedNames?: ReadonlyMap<number, string> },
 ): StekExport {
   const spec: StekFormatSpec = STEK_FORMATS[plan.format];
   const keyOf = (id: number): Bytes => {
@@ -197,11 +232,17 @@ export function renderStekExport(
     if (!b || b.length !== spec.keyBytes) throw new Error(`no ${spec.keyBytes}-byte key for ring key ${id}`);
     return b;
   };
+  const nameOf = (id: number): string => {
+    if (spec.keyName === "prefix") return encodeHex(keyOf(id).subarray(0, 16));
+    const name = options.hashedNames?.get(id);
+    if (!name) throw new Error(`no hashed key name for ring key ${id} (hashedStekNames)`);
+    return name;
+  };
   const keys = plan.keys.map((k) => ({
     id: k.id,
     state: k.state,
     role: k.role,
-    name: encodeHex(keyOf(k.id).subarray(0, 16)),
+    name: nameOf(k.id),
     key: encodeBase64url(keyOf(k.id)),
     activates_at: k.activates_at,
     deactivates_at: k.deactivates_at,

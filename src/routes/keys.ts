@@ -15,6 +15,7 @@ import { HKDF_LABEL, type Bytes } from "../core/index.js";
 import { deferTo } from "../http/context.js";
 import { ServiceError } from "../http/errors.js";
 import {
+  hashedStekNames,
   isStekFormat,
   MAX_STEK_SLOTS,
   planStekExport,
@@ -55,7 +56,7 @@ export const ExportQuery: Schema<{ format: ExportFormat; slots: number | undefin
     required: ["format"],
     properties: {
       format: { type: "string", enum: [...EXPORT_FORMAT_NAMES], description: "the terminator's key file format (docs/proxies.md), or jwk: the context's ticket subkeys as a JWK Set, for JWE tickets" },
-      slots: { type: "integer", minimum: 1, maximum: MAX_STEK_SLOTS, description: "how many keys to export (node48: exactly 1; jwk: not taken)" },
+      slots: { type: "integer", minimum: 1, maximum: MAX_STEK_SLOTS, description: "how many keys to export (default 4 for nginx and go, 3 for haproxy; node48: exactly 1; jwk: not taken)" },
     },
   }),
 };
@@ -112,7 +113,7 @@ apiRoutes.define(
   },
 );
 
-// The ring's keys as TLS ticket keys for nginx, Envoy, HAProxy or Node
+// The ring's keys as TLS ticket keys for nginx, Envoy, HAProxy, Node or Go
 // (src/keyring/export.ts, docs/proxies.md). Key material: admin or the
 // narrower stek scope only, never cached.
 apiRoutes.define(
@@ -149,7 +150,8 @@ apiRoutes.define(
       if (!derived) throw new ServiceError("keyring_unavailable", "a key left the ring during the export; retry");
       bytes.set(k.id, await derived);
     }
-    const body = renderStekExport(plan, bytes, { context: caller.context, now, cacheTtl: services.config.keyRing.cache_ttl, live: ring.keys });
+    const hashedNames = await hashedStekNames(format, bytes);
+    const body = renderStekExport(plan, bytes, { context: caller.context, now, cacheTtl: services.config.keyRing.cache_ttl, live: ring.keys, hashedNames });
     for (const b of bytes.values()) b.fill(0);
     c.header("cache-control", "no-store");
     return c.json(body);

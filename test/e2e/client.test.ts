@@ -73,7 +73,7 @@ describe("the client against the worker", () => {
   it("keys: the ring, the export in each format, a rotation; scopes are enforced", async () => {
     const ring = value(await c.getKeys());
     expect(ring.keys.map((k) => k.state)).toEqual(["active", "pending"]);
-    for (const [format, bytes] of [["nginx80", 80], ["nginx48", 48], ["haproxy", 80], ["node48", 48]] as const) {
+    for (const [format, bytes] of [["nginx80", 80], ["nginx48", 48], ["haproxy", 80], ["node48", 48], ["go", 32]] as const) {
       const out = value(await c.exportKeys(format));
       expect([out.format, out.key_bytes]).toEqual([format, bytes]);
       expect(out.keys.filter((k) => k.role === "encrypt").map((k) => k.id)).toEqual([ring.keys[0]!.id]);

@@ -120,9 +120,9 @@ export async function run(
   name: string,
   command: string,
   args: readonly string[],
-  options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+  options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  const p = start(name, command, args, { env: options.env ?? process.env });
+  const p = start(name, command, args, { env: options.env ?? process.env, cwd: options.cwd });
   p.child.stdin!.on("error", () => {});
   p.child.stdin!.end(options.input ?? "");
   const timeout = setTimeout(() => void p.stop(), options.timeoutMs ?? 15_000);

@@ -2,6 +2,7 @@
  * TLS helpers for the e2e tests: a throwaway certificate and `openssl
  * s_client` as the client, whose output says whether a session was resumed.
  */
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "./procs.js";
 
@@ -39,6 +40,8 @@ export interface ConnectOptions {
   /** No session ticket extension: session ids only (TLS 1.2). */
   noTicket?: boolean;
   serverName?: string;
+  /** The request's path (default /). */
+  path?: string;
   timeoutMs?: number;
 }
 
@@ -53,7 +56,7 @@ export async function sClient(port: number, options: ConnectOptions): Promise<Ha
   if (options.sessOut) args.push("-sess_out", options.sessOut);
   if (options.sessIn) args.push("-sess_in", options.sessIn);
   const r = await run("s_client", OPENSSL, args, {
-    input: "GET / HTTP/1.1\r\nHost: resume.test\r\nConnection: close\r\n\r\n",
+    input: `GET ${options.path ?? "/"} HTTP/1.1\r\nHost: resume.test\r\nConnection: close\r\n\r\n`,
     timeoutMs: options.timeoutMs ?? 10_000,
   });
   const output = r.stdout + r.stderr;
@@ -64,15 +67,55 @@ export async function sClient(port: number, options: ConnectOptions): Promise<Ha
   return { reused: m[1] === "Reused", protocol: m[2]!, sessionId: id ? id : undefined, response, output };
 }
 
-/** The key name (first 16 bytes, hex) of the ticket in a session file written by -sess_out. */
-export async function ticketKeyName(sessionFile: string): Promise<string> {
-  const r = await run("openssl sess_id", OPENSSL, ["sess_id", "-in", sessionFile, "-noout", "-text"]);
-  const dump = /TLS session ticket:\s*\n((?:\s*[0-9a-f]{4} - .*\n?)+)/i.exec(r.stdout)?.[1];
-  if (!dump) throw new Error(`no ticket in ${sessionFile}:\n${r.stdout}${r.stderr}`);
+/**
+ * The last session ticket in OpenSSL's text dump of a session (`openssl
+ * sess_id -text`, or s_client's own output, whose last dump is the
+ * connection's session: for a resumed TLS 1.2 connection, the renewed ticket
+ * when the server sent one), or undefined when it holds none.
+ */
+export function ticketInDump(text: string): Buffer | undefined {
+  const dumps = [...text.matchAll(/TLS session ticket:\s*\n((?:\s*[0-9a-f]{4} - .*\n?)+)/gi)];
+  const dump = dumps.at(-1)?.[1];
+  if (!dump) return undefined;
   const hex = dump
     .split("\n")
     .map((line) => /^\s*[0-9a-f]{4} - ((?:[0-9a-f]{2}[ -]{1,2})*[0-9a-f]{2})/i.exec(line)?.[1] ?? "")
     .join(" ")
     .replace(/[^0-9a-f]/gi, "");
-  return hex.slice(0, 32).toLowerCase();
+  return Buffer.from(hex, "hex");
+}
+
+/** The ticket in a session file written by -sess_out. */
+export async function sessionTicket(sessionFile: string): Promise<Buffer> {
+  const r = await run("openssl sess_id", OPENSSL, ["sess_id", "-in", sessionFile, "-noout", "-text"]);
+  const ticket = ticketInDump(r.stdout);
+  if (!ticket) throw new Error(`no ticket in ${sessionFile}:\n${r.stdout}${r.stderr}`);
+  return ticket;
+}
+
+/** The key name (first 16 bytes, hex) of the ticket in a session file written by -sess_out. */
+export async function ticketKeyName(sessionFile: string): Promise<string> {
+  return (await sessionTicket(sessionFile)).subarray(0, 16).toString("hex");
+}
+
+/**
+ * Copies a session file with one bit of `bytes` (a field of the session: its
+ * ticket, its id) flipped in the middle, past any key name, inside what the
+ * server authenticates or looks up: the server cannot resume it.
+ */
+export function tamperSession(sessionFile: string, tamperedFile: string, bytes: Buffer): void {
+  const pem = readFileSync(sessionFile, "utf8");
+  const m = /(-----BEGIN SSL SESSION PARAMETERS-----)([\s\S]*?)(-----END SSL SESSION PARAMETERS-----)/.exec(pem);
+  if (!m) throw new Error(`${sessionFile} is not a PEM session`);
+  const der = Buffer.from(m[2]!.replace(/\s+/g, ""), "base64");
+  const at = der.indexOf(bytes);
+  if (bytes.length === 0 || at < 0 || der.indexOf(bytes, at + 1) >= 0) throw new Error(`cannot locate the field in ${sessionFile}`);
+  der[at + (bytes.length >> 1)]! ^= 0x01;
+  const body = der.toString("base64").replace(/.{1,64}/g, "$&\n");
+  writeFileSync(tamperedFile, `${m[1]}\n${body}${m[3]}\n`);
+}
+
+/** tamperSession on the session's ticket. */
+export async function tamperTicket(sessionFile: string, tamperedFile: string): Promise<void> {
+  tamperSession(sessionFile, tamperedFile, await sessionTicket(sessionFile));
 }

@@ -6,6 +6,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   encodeBase64,
+  hashedStekNames,
   MAX_STEK_SLOTS,
   planStekExport,
   refreshAfter,
@@ -193,6 +194,21 @@ describe("renderStekExport", () => {
     expect(out.files).toBeUndefined();
     expect(out.keys).toHaveLength(1);
     expect(out.key_bytes).toBe(48);
+  });
+
+  it("Go: no files, the active key first, each key named as crypto/tls names it (SHA-512's first 16 bytes)", async () => {
+    const plan = planStekExport(KEYS, "go")!;
+    expect(plan.positions).toEqual([102, 103, 101, 100]);
+    const bytes = bytesFor("go", [100, 101, 102, 103]);
+    const hashedNames = await hashedStekNames("go", bytes);
+    const out = renderStekExport(plan, bytes, { context: "alpha", now: NOW, cacheTtl: 30, live: KEYS, hashedNames });
+    expect(out.files).toBeUndefined();
+    expect(out.key_bytes).toBe(32);
+    const sha512 = new Uint8Array(await crypto.subtle.digest("SHA-512", bytes.get(102)!));
+    expect(out.keys[0]!.name).toBe([...sha512.subarray(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join(""));
+    // Without the hashed names there is no honest name to give.
+    expect(() => renderStekExport(plan, bytes, { context: "alpha", now: NOW, cacheTtl: 30, live: KEYS })).toThrow(/hashed key name/);
+    expect((await hashedStekNames("nginx80", bytesFor("nginx80", [100]))).size).toBe(0);
   });
 
   it("refuses bytes of the wrong length", () => {

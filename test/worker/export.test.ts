@@ -141,6 +141,15 @@ describe("GET /v1/keys/export", () => {
     }
     const node = await exportKeys(paris, "format=node48");
     expect(decodeBase64url(node.keys[0]!.key)).toEqual(await expectedStek(material.get(node.keys[0]!.id)!, "node48", "alpha", 48));
+    // Go: 32-byte keys, the active key first; the name is what crypto/tls (up to Go 1.20) writes in clear: SHA-512(key)[0:16].
+    const go = await exportKeys(paris, "format=go");
+    expect([go.key_bytes, go.slots, go.files]).toEqual([32, 4, undefined]);
+    expect(go.keys.map((k) => k.role)).toEqual(["encrypt", "decrypt"]);
+    for (const k of go.keys) {
+      const key = await expectedStek(material.get(k.id)!, "go", "alpha", 32);
+      expect(decodeBase64url(k.key)).toEqual(key);
+      expect(k.name).toBe(encodeHex(new Uint8Array(await crypto.subtle.digest("SHA-512", Uint8Array.from(key))).subarray(0, 16)));
+    }
   });
 
   it("no two formats or contexts share a key", async () => {
@@ -151,6 +160,7 @@ describe("GET /v1/keys/export", () => {
       ["nginx48", "alpha-stek"],
       ["haproxy", "alpha-stek"],
       ["node48", "alpha-stek"],
+      ["go", "alpha-stek"],
       ["nginx80", "beta-stek"],
     ] as const) {
       const out = await exportKeys(loc, `format=${format}`, token);

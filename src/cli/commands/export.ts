@@ -14,7 +14,7 @@
  * jwks.json, for an application that opens JWE tickets itself.
  */
 import type { JwkExport, StekExport } from "../../client/index.js";
-import { isStekFormat, MAX_STEK_SLOTS, STEK_FORMAT_NAMES } from "../../keyring/export.js";
+import { isStekFormat, MAX_STEK_SLOTS, STEK_FORMAT_NAMES, STEK_FORMATS, type StekFormat } from "../../keyring/export.js";
 import { stringOption } from "../args.js";
 import type { Command } from "../command.js";
 import { CliError, EXIT, UsageError, type ExitCode } from "../errors.js";
@@ -82,6 +82,13 @@ function summary(exported: StekExport) {
 
 const FORMATS = [...STEK_FORMAT_NAMES, "jwk"];
 
+/** The formats whose programs load their keys through an API call rather than files, and who polls for them. */
+type PolledFormat = { [F in StekFormat]: (typeof STEK_FORMATS)[F]["files"] extends "none" ? F : never }[StekFormat];
+const POLLED_BY: Record<PolledFormat, string> = {
+  node48: "a Node terminator loads its key with setTicketKeys (examples/node-tls-terminator)",
+  go: "a Go server loads its keys with SetSessionTicketKeys (examples/go-tls-server)",
+};
+
 type Ctx = Parameters<Command["run"]>[0];
 
 /**
@@ -141,7 +148,7 @@ export const exportCommand: Command = {
   options: {
     format: { type: "string", value: "FORMAT", description: `${FORMATS.join(", ")} (docs/proxies.md; jwk writes jwks.json for JWE tickets)` },
     out: { type: "string", value: "DIR", description: "write the files here (created 0700 if missing); without it, --json prints the export itself" },
-    slots: { type: "string", value: "N", description: `how many keys (1 to ${MAX_STEK_SLOTS}; default: the format's, nginx 4, haproxy 3)` },
+    slots: { type: "string", value: "N", description: `how many keys (1 to ${MAX_STEK_SLOTS}; default: the format's, nginx and go 4, haproxy 3)` },
   },
   help:
     "Exit status: 0 the files changed and were written (reload the proxy), 1 nothing changed,\n" +
@@ -164,8 +171,8 @@ export const exportCommand: Command = {
       if (slots !== undefined) throw new UsageError("--slots does not apply to jwk: it exports every live key");
       return exportJwk(ctx, out);
     }
-    if (out !== undefined && format === "node48") {
-      throw new UsageError("node48 has no files: a Node terminator loads its key with setTicketKeys (examples/node-tls-terminator); use --json without --out");
+    if (out !== undefined && STEK_FORMATS[format].files === "none") {
+      throw new UsageError(`${format} has no files: ${POLLED_BY[format as PolledFormat]}; use --json without --out`);
     }
 
     const exported = unwrap(await ctx.client().exportKeys(format, slots === undefined ? {} : { slots }));

@@ -1,0 +1,3 @@
+module esr.example/go-tls-server
+
+go 1.19
