@@ -134,15 +134,15 @@ async function storeSession(sessionId, der, serverName) {
   else log("session_store_failed", { id: key, code: r.error.code, status: r.error.status });
 }
 
-/** DELETE /v1/sessions/{id}, off the handshake path; KV takes one write a second per key, so a 429 is retried after Retry-After. */
-async function forgetSession(sessionId, attempt = 1) {
+/**
+ * DELETE /v1/sessions/{id}, off the handshake path. The service never
+ * refuses a purge (204, or 202 when KV takes the delete a moment later), so
+ * there is nothing to retry; a failure here is the service unreachable.
+ */
+async function forgetSession(sessionId) {
   const id = sessionId.toString("hex");
   const r = await client.deleteSession(sessionId, { timeout: 2000 });
   if (r.ok) return log("session_deleted", { id });
-  if (r.error.code === "write_rate_limited" && attempt < 4) {
-    setTimeout(() => void forgetSession(sessionId, attempt + 1), (r.error.retryAfter ?? 1) * 1000).unref();
-    return;
-  }
   log("session_delete_failed", { id, code: r.error.code });
 }
 
