@@ -90,7 +90,8 @@ export class ReplayGuardObject extends DurableObject<Env> {
     const nowMs = this.clock();
     await this.runPurges(nowMs);
     this.sweep(Math.floor(nowMs / 1000));
-    await this.scheduleAlarm();
+    // Inside the handler the alarm that fired may still read as set: set the next one regardless.
+    await this.scheduleAlarm(true);
   }
 
   private async runPurges(nowMs: number): Promise<void> {
@@ -123,9 +124,9 @@ export class ReplayGuardObject extends DurableObject<Env> {
   /**
    * One alarm for both jobs: the earliest purge due, else the sweep, at the
    * first SWEEP_INTERVAL boundary after the earliest expiry. Set only when
-   * it moves earlier (or none is set), so consume rarely writes it.
+   * it moves earlier (or none is set, or `always`), so consume rarely writes it.
    */
-  private async scheduleAlarm(): Promise<void> {
+  private async scheduleAlarm(always = false): Promise<void> {
     const sql = this.ctx.storage.sql;
     const purge = sql.exec<{ t: number | null }>("SELECT min(due_ms) AS t FROM purges").one().t;
     const expiry = sql.exec<{ t: number | null }>("SELECT min(expires_at) AS t FROM used").one().t;
@@ -133,7 +134,7 @@ export class ReplayGuardObject extends DurableObject<Env> {
     const candidates = [purge, sweep].filter((t): t is number => t !== null);
     if (candidates.length === 0) return;
     const next = Math.min(...candidates);
-    const current = await this.ctx.storage.getAlarm();
+    const current = always ? null : await this.ctx.storage.getAlarm();
     if (current === null || current > next) await this.ctx.storage.setAlarm(next);
   }
 }
