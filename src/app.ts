@@ -30,13 +30,15 @@ export interface AppOptions {
   writeLog?: (line: string) => void;
   /** Fetch for the remote JWKS of JWT_ISSUERS (globalThis.fetch by default); tests serve key sets without network and count fetches. */
   jwksFetch?: JwksFetch;
+  /** The location's cache for the ring's read tier (caches.default by default); the fleet simulator gives each location its own. */
+  ringCache?: () => Cache | Promise<Cache | undefined> | undefined;
   /** The isolate's services, when something beside the app shares them (the worker's RPC entrypoint); built from the options above otherwise. */
   servicesFor?: (env: Env) => Services;
 }
 
 export function createApp(options: AppOptions = {}) {
   const clock = options.clock ?? systemClock;
-  const servicesFor = options.servicesFor ?? servicesFactory(clock, options.ringName, options.jwksFetch);
+  const servicesFor = options.servicesFor ?? servicesFactory(clock, options.ringName, options.jwksFetch, options.ringCache);
   const app = new Hono<AppEnv>();
   // Per app, so per isolate in production (and per simulated location in tests).
   const metrics = new ServiceMetrics();

@@ -114,8 +114,14 @@ const CONTEXT_DEFAULTS: Omit<ContextSettings, "name"> = {
   id_length: 32,
 };
 const KEY_RING_DEFAULTS: KeyRingSettings = { rotation_period: 3600, prepublish_lead: 600, peak_seal_rate: 100_000, cache_ttl: 30 };
-/** KV takes up to 60 s to propagate; a key must be known everywhere before it encrypts. */
-const PROPAGATION_BOUND = 60;
+/**
+ * A published key reaches every isolate within the ring's read tier's lag
+ * (KV's 60 s, a location cache's 20 s: src/keyring/tier.ts) plus an
+ * isolate's refresh (up to 1.2 × cache_ttl); a key must be known everywhere
+ * before it encrypts.
+ */
+const PROPAGATION_BOUND = 80;
+const propagation = (cacheTtl: number) => PROPAGATION_BOUND + Math.ceil(1.2 * cacheTtl);
 
 type Rule = (value: unknown) => string | undefined;
 const integer = (min: number, max: number): Rule => (v) =>
@@ -212,10 +218,10 @@ function parseKeyRing(raw: string | undefined): KeyRingSettings {
       `${s.rotation_period} s × peak_seal_rate ${s.peak_seal_rate}/s = ${s.rotation_period * s.peak_seal_rate} seals per key, at or above the 2^32 limit for random 96-bit GCM nonces`,
     );
   }
-  if (s.prepublish_lead < PROPAGATION_BOUND + s.cache_ttl) {
+  if (s.prepublish_lead < propagation(s.cache_ttl)) {
     throw new ConfigError(
       "KEY_RING_SETTINGS.prepublish_lead",
-      `must be at least ${PROPAGATION_BOUND} s of propagation plus cache_ttl (${s.cache_ttl} s), so every location knows a key before it encrypts`,
+      `must be at least ${propagation(s.cache_ttl)} s: the read tier's ${PROPAGATION_BOUND} s plus 1.2 × cache_ttl (${s.cache_ttl} s), so every location knows a key before it encrypts`,
     );
   }
   if (s.prepublish_lead > s.rotation_period) {

@@ -5,6 +5,7 @@ import { isolateServices } from "./isolate.js";
 import { ringObject } from "./services.js";
 
 export { KeyRingObject } from "./keyring/object.js";
+export { KeyVaultObject } from "./keyring/vault.js";
 export { ReplayGuardObject } from "./replay/object.js";
 /** Other Workers' way in: RPC over a Service Binding (src/rpc/, docs/deploy.md). */
 export { ResumptionService } from "./rpc/entrypoint.js";

@@ -7,9 +7,10 @@
 import { JwtVerifier, type JwksFetch } from "./auth/jwt.js";
 import { loadConfig, type Config } from "./config.js";
 import type { Env } from "./env.js";
-import { deriveKek } from "./keyring/material.js";
+import { deriveKek, kekFingerprint } from "./keyring/material.js";
 import type { KeyRingObject } from "./keyring/object.js";
 import { KeyRingReader } from "./keyring/reader.js";
+import { ringTier } from "./keyring/tier.js";
 import { ReplayGuard } from "./replay/guard.js";
 import { ExternalCache } from "./store/external.js";
 import { kvStorage } from "./store/kv.js";
@@ -47,7 +48,18 @@ export function ringObject(env: Env, name = RING_OBJECT_NAME): DurableObjectStub
   return env.KEY_RING.get(env.KEY_RING.idFromName(name));
 }
 
-export function servicesFactory(clock: Clock, ringName = RING_OBJECT_NAME, jwksFetch?: JwksFetch): (env: Env) => Services {
+/** The location's cache for the ring's read tier: the platform's default cache where there is one (it is a no-op on *.workers.dev and behind Access). */
+export function defaultRingCache(): Cache | undefined {
+  // The WebWorker lib's CacheStorage has no `default`; the Workers runtime's has.
+  return typeof caches === "undefined" ? undefined : (caches as unknown as { default?: Cache }).default;
+}
+
+export function servicesFactory(
+  clock: Clock,
+  ringName = RING_OBJECT_NAME,
+  jwksFetch?: JwksFetch,
+  ringCache: () => Cache | Promise<Cache | undefined> | undefined = defaultRingCache,
+): (env: Env) => Services {
   let built: { config: Config; services: Services } | undefined;
   return (env) => {
     const config = loadConfig(env);
@@ -58,7 +70,12 @@ export function servicesFactory(clock: Clock, ringName = RING_OBJECT_NAME, jwksF
         config,
         services: {
           config,
-          keyRing: new KeyRingReader((now) => ringObject(env, ringName).getRing(now), deriveKek(config.masterKey), config.keyRing.cache_ttl),
+          keyRing: new KeyRingReader(
+            { tier: ringTier(env.SESSIONS, ringName, ringCache()), object: (now) => ringObject(env, ringName).getRing(now) },
+            deriveKek(config.masterKey),
+            kekFingerprint(config.masterKey),
+            config.keyRing.cache_ttl,
+          ),
           ringObject: () => ringObject(env, ringName),
           replayGuard,
           // The guard's shards also make the KV deletes an isolate cannot make yet (durably, by alarm).

@@ -19,12 +19,13 @@ import { percentile } from "../lib/stats.mjs";
 import { REFERENCE } from "./sessions.mjs";
 
 /**
- * The shortest legal lead: keys known fleet-wide 61 s before they encrypt (60 s
- * KV propagation + cache_ttl 1 s). The default period (1 h), so that no natural
- * rotation happens during the benchmark: the successor published when the ring
- * is created is ripe for an immediate forced switch once 61 s have passed.
+ * The shortest legal lead: keys known fleet-wide 82 s before they encrypt (the
+ * ring's read tier's 80 s + 1.2 × cache_ttl 1 s). The default period (1 h), so
+ * that no natural rotation happens during the benchmark: the successor
+ * published when the ring is created is ripe for an immediate forced switch
+ * once 82 s have passed.
  */
-export const ROTATION_SETTINGS = { rotation_period: 3600, prepublish_lead: 61, cache_ttl: 1, peak_seal_rate: 100_000 };
+export const ROTATION_SETTINGS = { rotation_period: 3600, prepublish_lead: 82, cache_ttl: 1, peak_seal_rate: 100_000 };
 
 /** Started early (the ring is created at once) so that by part 5 the successor is ripe for an immediate switch. */
 export async function startRotationServer() {

@@ -96,18 +96,35 @@ apiRoutes.define(
   {
     method: "get",
     path: "/v1/keys",
-    summary: "The key ring's public state: each key's id, state and times, and the rotation settings. No key material.",
+    summary: "The key ring's public state as this isolate's copy holds it: each key's id, state and times, the revoked keys, and the rotation settings. No key material.",
+    description: "Answered from the isolate's copy of the ring (read from the ring's read tier, at most about cache_ttl old; fetched_at says when), never by asking the ring's Durable Object on every request.",
     scope: ["keys", "admin"],
-    responses: { 200: { description: "the ring", schema: { type: "object", properties: { now: UNIX_SECONDS, keys: { type: "array", items: KEY_STATE }, settings: { type: "object" } } } } },
+    responses: {
+      200: {
+        description: "the ring",
+        schema: {
+          type: "object",
+          properties: {
+            now: UNIX_SECONDS,
+            fetched_at: { ...UNIX_SECONDS, description: "when this isolate's copy was last known current" },
+            keys: { type: "array", items: KEY_STATE },
+            revoked: { type: "array", items: { type: "object", properties: { id: { type: "integer" }, expires_at: UNIX_SECONDS } }, description: "keys a revoke destroyed whose tickets could still be alive: their store: true tickets may still resume from their copies" },
+            settings: { type: "object" },
+          },
+        },
+      },
+    },
     errors: ["keyring_unavailable"],
   },
   async (c) => {
     const { services } = c.var;
     const now = services.now();
-    const ring = await services.keyRing.describe(now);
+    const ring = await services.keyRing.liveKeys(now, deferTo(c));
     return c.json({
       now,
+      fetched_at: ring.fetchedAt,
       keys: ring.keys.map((k) => describeKey(k, now)),
+      revoked: ring.revoked,
       settings: { ...ring.settings, cache_ttl: services.config.keyRing.cache_ttl, peak_seal_rate: services.config.keyRing.peak_seal_rate },
     });
   },
@@ -208,8 +225,9 @@ apiRoutes.define(
       .catch(() => {
         throw new ServiceError("keyring_unavailable", "the key ring cannot be reached; the rotation may not have happened (check GET /v1/keys)");
       });
-    // This isolate learns the new ring at once; others within cache_ttl or on first sight of the new key id.
-    await services.keyRing.refresh(now);
+    // This isolate (and its location's cache) takes the new ring at once; the
+    // object has published it to the read tier, where others read it.
+    await services.keyRing.accept(result.ring, now);
     return c.json({
       now,
       activates_at: result.activates_at,

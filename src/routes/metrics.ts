@@ -64,8 +64,20 @@ export function metricsRoute(metrics: ServiceMetrics) {
           { isolate: isolateId },
         ),
         gauge("esr_counters_since_seconds", "Unix time of the first request these counters saw (the isolate's start, near enough).", metrics.since ?? services.now()),
-        counter("esr_keyring_refreshes_total", "Fetches of the key ring from its Durable Object by this isolate (after cache_ttl, on an unknown key id, on rotation).", services.keyRing.refreshes),
-        counter("esr_keyring_refresh_failures_total", "Key ring fetches by this isolate that failed (object unreachable, or key material that does not unwrap under MASTER_KEY).", services.keyRing.refreshFailures),
+        counter("esr_keyring_refreshes_total", "Refreshes of this isolate's copy of the key ring (about every cache_ttl, jittered; on a key id it may lack; on a copy with no key that may encrypt).", services.keyRing.counts.refreshes),
+        counter("esr_keyring_refresh_failures_total", "Refreshes of the ring copy that failed (no usable ring in the read tier and the object unreachable or backing off).", services.keyRing.counts.refreshFailures),
+        counter("esr_keyring_tier_reads_total", "Reads of the ring's read tier (the location's cache, then KV) by this isolate.", services.keyRing.counts.tierReads),
+        counter("esr_keyring_object_fetches_total", "Requests to the ring's Durable Object by this isolate: only when the read tier held no ring it could use.", services.keyRing.counts.objectFetches),
+        counter("esr_keyring_object_failures_total", "Requests to the ring's Durable Object that failed (then backed off, exponentially with jitter).", services.keyRing.counts.objectFailures),
+        {
+          name: "esr_keyring_unknown_key_ids_total",
+          help: `Tickets naming a key id this isolate's copy did not know: looked up at the tier (the copy could lack a live key) or ignored (known revoked or destroyed, or the copy cannot lack one). ${"Counts this isolate only."}`,
+          type: "counter" as const,
+          samples: [
+            { labels: { outcome: "lookup" }, value: services.keyRing.counts.unknownIdLookups },
+            { labels: { outcome: "ignored" }, value: services.keyRing.counts.unknownIdsIgnored },
+          ],
+        },
         ...sessionStoreFamilies(storeStats(services)),
       ]);
       return c.body(text, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });

@@ -144,7 +144,7 @@ export interface SoakReport {
 }
 
 const CONTEXT = { cache_mode: "server", ticket_lifetime: 240, session_timeout: 240 };
-const KEY_RING = { rotation_period: 120, prepublish_lead: 65, cache_ttl: 5 };
+const KEY_RING = { rotation_period: 120, prepublish_lead: 90, cache_ttl: 5 };
 const REQUEST_TIMEOUT_MS = 15_000;
 const MIB = 1024 * 1024;
 /** The worker isolate's live heap may grow this much after warm-up (its caches filling), and no more. */

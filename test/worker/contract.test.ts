@@ -149,7 +149,8 @@ const SPECIFIC: Row[] = [
   { route: "POST /v1/tickets/open", name: "a ticket age 20 s off", token: "alpha-tickets", setup: (loc) => sealed(loc, { session: TLS13_SESSION }), advance: 5, body: (v) => ({ ticket: v.ticket, obfuscated_ticket_age: 25_000 + 1000 }), status: 422, code: "ticket_age_mismatch" },
   { route: "POST /v1/tickets/open", name: "another server_name", token: "alpha-tickets", setup: (loc) => sealed(loc, { session: TLS13_SESSION }), body: (v) => ({ ticket: v.ticket, server_name: "other.example" }), status: 422, code: "sni_mismatch" },
   { route: "POST /v1/tickets/open", name: "a single-use ticket while the guard is down", token: "alpha-tickets", env: () => ({ REPLAY_GUARD: unreachableGuard }), setup: (loc) => sealed(loc, { session: TLS12_SESSION, single_use: true }), body: (v) => ({ ticket: v.ticket }), status: 503, code: "replay_guard_unavailable" },
-  { route: "POST /v1/tickets/open", name: "the ring unreachable from a cold isolate", token: "alpha-tickets", env: () => ({ KEY_RING: flakyRing(true).namespace }), setup: (loc) => sealed(loc, { session: TLS12_SESSION }), body: (v) => ({ ticket: v.ticket }), status: 503, code: "keyring_unavailable" },
+  // A cold isolate reads the ring from the tier (KV): only with KV down as well is it unavailable.
+  { route: "POST /v1/tickets/open", name: "the ring unreachable from a cold isolate, its read tier too", token: "alpha-tickets", env: () => ({ KEY_RING: flakyRing(true).namespace, SESSIONS: failingKv }), setup: (loc) => sealed(loc, { session: TLS12_SESSION }), body: (v) => ({ ticket: v.ticket }), status: 503, code: "keyring_unavailable" },
   {
     route: "POST /v1/tickets/open", name: "a revoked key's ticket while KV is down", token: "alpha-all", env: () => ({ SESSIONS: failingKv }),
     setup: async (loc) => {

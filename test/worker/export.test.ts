@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { decodeBase64url, decodeHex, encodeHex } from "../../src/core/index.js";
 import type { KeyRingObject } from "../../src/keyring/object.js";
 import { deriveKek, unwrapKey } from "../../src/keyring/material.js";
-import { T0, location, testRing, type Location } from "./harness.js";
+import { T0, location, ringAlarmAt, testRing, testVault, type Location } from "./harness.js";
 import { TEST_CONTEXTS, TEST_MASTER_KEY } from "./fixtures.js";
 
 /** Tokens with single scopes, hashed into an API_TOKENS override (the shared fixtures have no stek-only token). */
@@ -54,19 +54,22 @@ async function exportKeys(loc: Location, query: string, token: Token = "alpha-st
 }
 
 /** GET /v1/keys fetches the ring: a location that jumped ahead sees the keys published meanwhile. */
+/** The ring's alarm at the location's time (the key event), then the location reads the tier. */
 async function refreshRing(loc: Location): Promise<void> {
+  await ringAlarmAt(loc.now);
   expect((await loc.call("GET", "/v1/keys", { token: "alpha-keys" })).status).toBe(200);
 }
 
 const fromB64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
-/** The ring's raw key material, read from the ring object's storage and unwrapped like the isolates do. */
+/** The ring's raw key material, read from its key vault and unwrapped like the isolates do. */
 async function ringMaterial(): Promise<Map<number, Uint8Array<ArrayBuffer>>> {
-  const rows = await runInDurableObject(testRing(), (_obj: KeyRingObject, state) =>
-    state.storage.sql.exec<{ id: number; wrapped: ArrayBuffer }>("SELECT id, wrapped FROM keys").toArray().map((r) => ({ id: r.id, wrapped: new Uint8Array(r.wrapped) })),
+  const ids = await runInDurableObject(testRing(), (_obj: KeyRingObject, state) =>
+    state.storage.sql.exec<{ id: number }>("SELECT id FROM keys").toArray().map((r) => r.id),
   );
+  const wrapped = await testVault().load(ids);
   const kek = await deriveKek(decodeHex(TEST_MASTER_KEY)!);
-  return new Map(await Promise.all(rows.map(async (r) => [r.id, await unwrapKey(kek, r.id, r.wrapped)] as const)));
+  return new Map(await Promise.all([...wrapped].map(async ([id, w]) => [id, await unwrapKey(kek, id, w)] as const)));
 }
 
 /** HKDF-SHA-256(ring key, salt "", info "esr stek v1" NUL "<format>:<context>"), written out independently of src/. */

@@ -4,10 +4,12 @@
  * Objects), as the fleet does.
  */
 import { env } from "cloudflare:workers";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { expect } from "vitest";
 import { createApp, type AppOptions } from "../../src/app.js";
 import { ringObject } from "../../src/services.js";
 import type { Env } from "../../src/env.js";
+import type { KeyRingObject } from "../../src/keyring/object.js";
 import type { TestToken } from "./fixtures.js";
 
 /** Far in the future, so that alarms the ring sets for real time never fire during a test. */
@@ -32,12 +34,31 @@ export function testRing() {
   return ringObject(env as unknown as Env, testRingName());
 }
 
+/** The test's ring's key vault: where its material lives. */
+export function testVault() {
+  return env.KEY_VAULT.get(env.KEY_VAULT.idFromName(testRingName()));
+}
+
+/**
+ * What the platform does at a key event: the ring object's alarm fires at
+ * `now` (unix seconds), maintains the ring and publishes it to the read
+ * tier, where locations read it on their next refresh.
+ */
+export async function ringAlarmAt(now: number, stub: DurableObjectStub<KeyRingObject> = testRing()): Promise<void> {
+  await runInDurableObject(stub, (obj: KeyRingObject) => void (obj.clock = () => now * 1000));
+  await runDurableObjectAlarm(stub);
+}
+
 /** The default JWKS fetch of test apps: tests never reach the network; those that need a remote JWKS serve one. */
 export const noNetwork: NonNullable<AppOptions["jwksFetch"]> = () => Promise.reject(new TypeError("no network in tests"));
 
+let locations = 0;
+
 export function location(start = T0, options: { env?: Partial<Env>; ringName?: string; jwksFetch?: AppOptions["jwksFetch"] } = {}): Location {
   const loc = { now: start } as Location;
-  const app = createApp({ clock: () => loc.now * 1000, ringName: options.ringName ?? testRingName(), jwksFetch: options.jwksFetch ?? noNetwork });
+  // Each location its own Cache API, as each data center has (the ring's read tier caches there).
+  const cache = caches.open(`location-${++locations}`);
+  const app = createApp({ clock: () => loc.now * 1000, ringName: options.ringName ?? testRingName(), jwksFetch: options.jwksFetch ?? noNetwork, ringCache: () => cache });
   const envOverrides = options.env ?? {};
   const bindings = { ...(env as unknown as Env), ...envOverrides };
   loc.call = (method, path, options = {}) => {

@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import worker from "../../src/index.js";
 import type { KeyRingObject } from "../../src/keyring/object.js";
 import { RING_OBJECT_NAME } from "../../src/services.js";
-import { T0, TLS12_SESSION, location, testRing as ring, type Location } from "./harness.js";
+import { decodePublishedRing, tierKey } from "../../src/keyring/tier.js";
+import { T0, TLS12_SESSION, location, ringAlarmAt, testRing as ring, testRingName, testVault, type Location } from "./harness.js";
 
 
 async function keysOf(loc: Location) {
@@ -18,6 +19,11 @@ function storedKeyIds(): Promise<number[]> {
   return runInDurableObject(ring(), (_obj: KeyRingObject, state) =>
     state.storage.sql.exec<{ id: number }>("SELECT id FROM keys").toArray().map((r) => r.id),
   );
+}
+
+/** Bytes of key material in the ring object's SQLite storage (its history would keep them): always 0. */
+function storedMaterialBytes(): Promise<number> {
+  return runInDurableObject(ring(), (_obj: KeyRingObject, state) => state.storage.sql.exec<{ n: number | null }>("SELECT sum(length(wrapped)) AS n FROM keys").one().n ?? 0);
 }
 
 const seal = (loc: Location) => loc.json("POST", "/v1/tickets", { token: "alpha-tickets", body: { session: TLS12_SESSION } });
@@ -72,17 +78,26 @@ describe("the key ring", () => {
     expect(keys.map((k) => k.id)).not.toContain(sealed.body.key_id);
   });
 
-  it("destroys a key when its window ends: its tickets fail and its material is gone from storage", async () => {
+  it("destroys a key when its window ends: its tickets fail and its material is gone from every store", async () => {
     const loc = location();
     const first = (await keysOf(loc)).keys[0]!;
     const { body } = await seal(loc);
     expect(await storedKeyIds()).toContain(first.id);
+    expect((await testVault().load([first.id])).has(first.id)).toBe(true);
+    // The ring's own SQLite storage never holds material (it keeps 30 days of history).
+    expect(await storedMaterialBytes()).toBe(0);
     loc.now = first.expires_at;
+    // Refused by its time alone, before the object has even noticed.
     const res = await open(loc, body.ticket);
     expect([res.status, res.body.error.code]).toEqual([422, "key_unknown"]);
+    // The object's alarm at the key event destroys it: rows, vault, and the read tier's copy.
+    await ringAlarmAt(first.expires_at);
+    expect(await storedKeyIds()).not.toContain(first.id);
+    expect((await testVault().load([first.id])).has(first.id)).toBe(false);
+    const tier = decodePublishedRing((await env.SESSIONS.get(tierKey(testRingName())))!);
+    expect(tier!.keys.map((k) => k.id)).not.toContain(first.id);
     const after = await keysOf(loc);
     expect(after.keys.map((k) => k.id)).not.toContain(first.id);
-    expect(await storedKeyIds()).not.toContain(first.id);
   });
 
   it("rotates on request: the old key retires and still opens its tickets", async () => {
@@ -137,6 +152,7 @@ describe("the key ring", () => {
       obj.clock = () => first!.deactivates_at * 1000;
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
+    // The alarm published the new ring: a location reads it from the tier.
     loc.now = first!.deactivates_at;
     const { keys } = await keysOf(loc);
     expect(keys.find((k) => k.state === "active")!.id).toBe(second!.id);
