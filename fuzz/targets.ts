@@ -129,6 +129,7 @@ async function makeStoreFixture(keys: TicketKeyCache): Promise<StoreFixture> {
   const settings: ContextSettings = { name: CONTEXT, ticket_lifetime: 7200, session_timeout: 300, ticket_age_window: 10, cache_mode: "server", flags: [], cache_size: 0, cache_bytes: 1 << 20, id_prefix: "", id_length: 32 };
   const times = { id: KEY_ID, published_at: 0, activates_at: 0, deactivates_at: 1_900_000_000, expires_at: 1_900_000_000 };
   const sealing: SealServices = {
+    region: "weur",
     keyRing: { sealingKey: async () => ({ times, subkey: keys.subkey(KEY_ID, CONTEXT)! }) },
     ticketCopies,
     sessions,

@@ -19,6 +19,7 @@ import { sessions } from "./routes/sessions.js";
 import { status } from "./routes/status.js";
 import { tickets } from "./routes/tickets.js";
 import type { Env } from "./env.js";
+import { regionOfRequest, type Region } from "./replay/regions.js";
 import { servicesFactory, systemClock, type Clock, type Services } from "./services.js";
 
 export interface AppOptions {
@@ -32,13 +33,15 @@ export interface AppOptions {
   jwksFetch?: JwksFetch;
   /** The location's cache for the ring's read tier (caches.default by default); the fleet simulator gives each location its own. */
   ringCache?: () => Cache | Promise<Cache | undefined> | undefined;
+  /** The isolate's replay-guard region, when known up front (the fleet simulator, tests); otherwise learnt from requests' `cf`. */
+  region?: Region;
   /** The isolate's services, when something beside the app shares them (the worker's RPC entrypoint); built from the options above otherwise. */
   servicesFor?: (env: Env) => Services;
 }
 
 export function createApp(options: AppOptions = {}) {
   const clock = options.clock ?? systemClock;
-  const servicesFor = options.servicesFor ?? servicesFactory(clock, options.ringName, options.jwksFetch, options.ringCache);
+  const servicesFor = options.servicesFor ?? servicesFactory({ clock, ringName: options.ringName, jwksFetch: options.jwksFetch, ringCache: options.ringCache, region: options.region });
   const app = new Hono<AppEnv>();
   // Per app, so per isolate in production (and per simulated location in tests).
   const metrics = new ServiceMetrics();
@@ -53,6 +56,8 @@ export function createApp(options: AppOptions = {}) {
 
   const authenticated: MiddlewareHandler<AppEnv> = async (c, next) => {
     const services = servicesFor(c.env);
+    // An isolate stays in one data center: its region, once a request says.
+    services.region ??= regionOfRequest(c.req.raw.cf as { latitude?: unknown; longitude?: unknown } | undefined);
     c.set("services", services);
     c.set("caller", await authenticateRequest((name) => c.req.header(name), services.config.tokens, services.jwt));
     await next();

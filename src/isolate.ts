@@ -5,4 +5,4 @@
  */
 import { servicesFactory, systemClock } from "./services.js";
 
-export const isolateServices = servicesFactory(systemClock);
+export const isolateServices = servicesFactory({ clock: systemClock });

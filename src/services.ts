@@ -12,6 +12,7 @@ import type { KeyRingObject } from "./keyring/object.js";
 import { KeyRingReader } from "./keyring/reader.js";
 import { ringTier } from "./keyring/tier.js";
 import { ReplayGuard } from "./replay/guard.js";
+import { regionCode, type Region } from "./replay/regions.js";
 import { ExternalCache } from "./store/external.js";
 import { kvStorage } from "./store/kv.js";
 import { SessionStore } from "./store/session-store.js";
@@ -39,6 +40,23 @@ export interface Services {
   now(): number;
   /** Milliseconds, for ticket ages (RFC 8446 counts them in ms). */
   nowMs(): number;
+  /**
+   * The replay-guard region of this isolate's data center (an isolate never
+   * moves): learnt from the first request that says (its `cf`), or given.
+   * Undefined until then, and where nothing says (local development).
+   */
+  region: Region | undefined;
+}
+
+export interface ServicesOptions {
+  clock: Clock;
+  /** Name of the ring's Durable Object; tests use their own to start from an empty ring. */
+  ringName?: string;
+  jwksFetch?: JwksFetch;
+  /** The location's cache for the ring's read tier (caches.default by default). */
+  ringCache?: () => Cache | Promise<Cache | undefined> | undefined;
+  /** This isolate's region, when the caller knows it (the fleet simulator, tests); else learnt from requests. */
+  region?: Region;
 }
 
 /** The fleet's one ring object. Tests name their own, to start from an empty ring. */
@@ -54,40 +72,37 @@ export function defaultRingCache(): Cache | undefined {
   return typeof caches === "undefined" ? undefined : (caches as unknown as { default?: Cache }).default;
 }
 
-export function servicesFactory(
-  clock: Clock,
-  ringName = RING_OBJECT_NAME,
-  jwksFetch?: JwksFetch,
-  ringCache: () => Cache | Promise<Cache | undefined> | undefined = defaultRingCache,
-): (env: Env) => Services {
+export function servicesFactory({ clock, ringName = RING_OBJECT_NAME, jwksFetch, ringCache = defaultRingCache, region }: ServicesOptions): (env: Env) => Services {
   let built: { config: Config; services: Services } | undefined;
   return (env) => {
     const config = loadConfig(env);
     if (built?.config !== config) {
       const external = new ExternalCache(kvStorage(env.SESSIONS), config.masterKey);
       const replayGuard = new ReplayGuard(env.REPLAY_GUARD, config.replayShards);
-      built = {
+      const services: Services = {
         config,
-        services: {
-          config,
-          keyRing: new KeyRingReader(
-            { tier: ringTier(env.SESSIONS, ringName, ringCache()), object: (now) => ringObject(env, ringName).getRing(now) },
-            deriveKek(config.masterKey),
-            kekFingerprint(config.masterKey),
-            config.keyRing.cache_ttl,
-          ),
-          ringObject: () => ringObject(env, ringName),
-          replayGuard,
-          // The guard's shards also make the KV deletes an isolate cannot make yet (durably, by alarm).
-          sessions: new SessionStore(config.contexts, external, { purger: replayGuard }),
-          ticketCopies: new TicketCopies(external),
-          jwt: config.jwtIssuers.length
-            ? new JwtVerifier(config.jwtIssuers, new Set(config.contextNames), { clock, fetch: jwksFetch, fleetUses: replayGuard })
-            : undefined,
-          now: () => Math.floor(clock() / 1000),
-          nowMs: () => clock(),
-        },
+        keyRing: new KeyRingReader(
+          { tier: ringTier(env.SESSIONS, ringName, ringCache()), object: (now) => ringObject(env, ringName).getRing(now) },
+          deriveKek(config.masterKey),
+          kekFingerprint(config.masterKey),
+          config.keyRing.cache_ttl,
+        ),
+        ringObject: () => ringObject(env, ringName),
+        replayGuard,
+        // The guard's shards also make the KV deletes an isolate cannot make yet (durably, by alarm), near this isolate.
+        sessions: new SessionStore(config.contexts, external, {
+          purger: { purgeLater: (key, afterMs) => replayGuard.purgeLater(key, afterMs, services.region) },
+          region: () => regionCode(services.region),
+        }),
+        ticketCopies: new TicketCopies(external),
+        jwt: config.jwtIssuers.length
+          ? new JwtVerifier(config.jwtIssuers, new Set(config.contextNames), { clock, fetch: jwksFetch, fleetUses: replayGuard })
+          : undefined,
+        now: () => Math.floor(clock() / 1000),
+        nowMs: () => clock(),
+        region: built?.services.region ?? region,
       };
+      built = { config, services };
     }
     return built.services;
   };

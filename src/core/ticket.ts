@@ -29,7 +29,8 @@ const FIXED_HEADER_BYTES = 1 + 3 + 1;
 
 const BODY_SINGLE_USE = 1 << 0;
 const BODY_HAS_SESSION_ID = 1 << 1;
-const BODY_KNOWN_FLAGS = BODY_SINGLE_USE | BODY_HAS_SESSION_ID;
+const BODY_HAS_REGION = 1 << 2;
+const BODY_KNOWN_FLAGS = BODY_SINGLE_USE | BODY_HAS_SESSION_ID | BODY_HAS_REGION;
 
 export interface TicketHeader {
   version: number;
@@ -52,6 +53,12 @@ export interface SealInput {
   /** Seconds; at most 604800. */
   lifetime: number;
   singleUse: boolean;
+  /**
+   * Where the ticket was issued, as a code 1 to 255 of the opener's choosing
+   * (the service's: a replay-guard region, src/replay/regions.ts), sealed in
+   * the body; absent or 0: none.
+   */
+  region?: number;
   context: string;
   keyId: number;
   key: CryptoKey;
@@ -68,6 +75,8 @@ export interface OpenedTicket {
   lifetime: number;
   expiresAt: number;
   singleUse: boolean;
+  /** The sealed region code; 0 when the ticket has none. */
+  region: number;
   session: Session;
 }
 
@@ -117,8 +126,11 @@ function aad(ticket: Bytes, headerLength: number, context: string): Bytes {
  * The checks every ticket format makes of what it is asked to seal (binary
  * here, JWE in src/tickets/jwe.ts): a ticket is never sealed corrupt.
  */
-export function checkSealInput(input: Pick<SealInput, "sessionId" | "keyId" | "issuedAt" | "lifetime">): void {
+export function checkSealInput(input: Pick<SealInput, "sessionId" | "keyId" | "issuedAt" | "lifetime" | "region">): void {
   const { sessionId, keyId, lifetime, issuedAt } = input;
+  if (input.region !== undefined && (!Number.isInteger(input.region) || input.region < 0 || input.region > 255)) {
+    throw new ResumptionError("session_invalid", "region must be a code from 0 to 255", "region");
+  }
   if (sessionId.length < 1 || sessionId.length > MAX_LOOKUP_ID_BYTES) {
     throw new ResumptionError("session_invalid", "session id must be 1 to 32 bytes", "session_id");
   }
@@ -149,16 +161,18 @@ export async function sealTicket(input: SealInput): Promise<Bytes> {
   // The body's exact length first, then one pass of plain writes.
   const sessionLength = sessionSize(input.session);
   if (sessionLength < 0) throw new ResumptionError("session_invalid", "server_name and alpn must be printable ASCII", "session");
-  const bodyLength = 1 + varintSize(issuedAt) + varintSize(lifetime) + (withLookupId ? 0 : 1 + sessionId.length) + sessionLength;
+  const region = input.region ?? 0;
+  const bodyLength = 1 + varintSize(issuedAt) + varintSize(lifetime) + (region ? 1 : 0) + (withLookupId ? 0 : 1 + sessionId.length) + sessionLength;
   const total = headerLength + bodyLength + TAG_BYTES;
   if (total > MAX_TICKET_BYTES) {
     throw new ResumptionError("session_invalid", `the session is too large for a ticket (${total} > ${MAX_TICKET_BYTES} bytes)`, "session");
   }
   // The shared scratch buffer: encrypt() copies the plaintext before it returns.
   const body = scratchBytes(bodyLength);
-  body[0] = (input.singleUse ? BODY_SINGLE_USE : 0) | (withLookupId ? 0 : BODY_HAS_SESSION_ID);
+  body[0] = (input.singleUse ? BODY_SINGLE_USE : 0) | (withLookupId ? 0 : BODY_HAS_SESSION_ID) | (region ? BODY_HAS_REGION : 0);
   let p = putVarint(body, 1, issuedAt);
   p = putVarint(body, p, lifetime);
+  if (region) body[p++] = region;
   if (!withLookupId) {
     body[p++] = sessionId.length;
     for (let i = 0; i < sessionId.length; i++) body[p++] = sessionId[i]!;
@@ -299,6 +313,12 @@ function readBody(plaintext: Bytes, header: TicketHeader, now: number): OpenedTi
   // buy a replay-guard entry that lives for ever.
   if (lifetime < 1 || lifetime > SESSION_LIMITS.maxTimeout) throw malformed(`lifetime out of range (1 to ${SESSION_LIMITS.maxTimeout})`);
   if (issuedAt > now + MAX_ISSUE_SKEW) throw malformed("issued_at is in the future");
+  let region = 0;
+  if (flags & BODY_HAS_REGION) {
+    if (p >= end) throw malformed("truncated region");
+    region = plaintext[p++]!;
+    if (region === 0) throw malformed("region 0 with the region flag set");
+  }
   let sessionId: Bytes;
   if (flags & BODY_HAS_SESSION_ID) {
     if (header.lookupId) throw malformed("session id both in clear and sealed");
@@ -333,6 +353,7 @@ function readBody(plaintext: Bytes, header: TicketHeader, now: number): OpenedTi
     lifetime,
     expiresAt,
     singleUse: (flags & BODY_SINGLE_USE) !== 0,
+    region,
     session,
   };
 }

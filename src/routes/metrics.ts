@@ -64,6 +64,7 @@ export function metricsRoute(metrics: ServiceMetrics) {
           { isolate: isolateId },
         ),
         gauge("esr_counters_since_seconds", "Unix time of the first request these counters saw (the isolate's start, near enough).", metrics.since ?? services.now()),
+        counter("esr_single_use_refused_from_memory_total", "Single-use opens and takes refused from this isolate's memory of used ids, without asking the replay guard.", services.replayGuard.refusedFromMemory),
         counter("esr_keyring_refreshes_total", "Refreshes of this isolate's copy of the key ring (about every cache_ttl, jittered; on a key id it may lack; on a copy with no key that may encrypt).", services.keyRing.counts.refreshes),
         counter("esr_keyring_refresh_failures_total", "Refreshes of the ring copy that failed (no usable ring in the read tier and the object unreachable or backing off).", services.keyRing.counts.refreshFailures),
         counter("esr_keyring_tier_reads_total", "Reads of the ring's read tier (the location's cache, then KV) by this isolate.", services.keyRing.counts.tierReads),

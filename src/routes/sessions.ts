@@ -20,6 +20,7 @@ import { apiRoutes, type RouteSpec } from "../http/route.js";
 import { integer, object, optional, passthrough, type Infer } from "../http/schema.js";
 import { SESSION_JSON_SCHEMA } from "../http/session-schema.js";
 import { parsePeer } from "../store/peer.js";
+import { regionOfCode } from "../replay/regions.js";
 import { secretDigest, type RecordTimes, type SessionKind, type StoredRecord } from "../store/records.js";
 import type { RemoveOutcome } from "../store/session-store.js";
 
@@ -246,7 +247,8 @@ define(
     const record = await store.get("server", id, now);
     if (!record) throw notFound("server");
     const useId = `s:${caller.context}:${id}:${encodeHex(await secretDigest(record))}`;
-    if (!(await services.replayGuard.consume(useId, record.expiresAt, now))) {
+    // Judged in the region the session was stored in, wherever it is taken.
+    if (!(await services.replayGuard.consume(useId, record.expiresAt, now, regionOfCode(record.region)))) {
       throw new ServiceError("session_taken", "this session was taken already");
     }
     // Taken: the guard has decided. The removal is a purge like DELETE's,

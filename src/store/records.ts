@@ -41,6 +41,8 @@ export type RecordKind = SessionKind | "ticket";
 const KIND_CODE: Record<RecordKind, number> = { server: 1, client: 2, ticket: 3 };
 
 const FLAG_SINGLE_USE = 1 << 0;
+/** A region byte follows the flags: where the record was written, which replay-guard region guards its one use. */
+const FLAG_REGION = 1 << 1;
 
 export interface RecordTimes {
   /** Unix seconds. */
@@ -51,6 +53,8 @@ export interface RecordTimes {
   timeout: number;
   /** Stored for a single-use ticket: the ticket fallback consumes it once. */
   singleUse?: boolean;
+  /** The replay-guard region of where it was written (src/replay/regions.ts), 0 for none: its take, or its ticket's one use, is judged there. */
+  region?: number;
 }
 
 export interface StoredRecord extends Required<RecordTimes> {
@@ -70,9 +74,15 @@ export interface RecordHeader {
   expiresAt: number;
   timeout: number;
   singleUse: boolean;
+  region: number;
   nonce: Bytes;
   /** Bytes before the ciphertext. */
   length: number;
+}
+
+/** A session's record, its content digest computed. */
+export async function sessionRecord(session: Session, times: RecordTimes): Promise<StoredRecord> {
+  return { session, digest: await contentDigest(session), ...times, singleUse: times.singleUse === true, region: times.region ?? 0 };
 }
 
 /** SHA-256 of the session's content, its times left out. */
@@ -102,10 +112,12 @@ function aad(header: Bytes, context: string, name: string): Bytes {
 
 export async function sealRecord(key: CryptoKey, kind: RecordKind, context: string, name: string, record: StoredRecord): Promise<Bytes> {
   const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
-  const header = new ByteWriter(32)
+  const w = new ByteWriter(32)
     .u8(RECORD_VERSION)
     .u8(KIND_CODE[kind])
-    .u8(record.singleUse ? FLAG_SINGLE_USE : 0)
+    .u8((record.singleUse ? FLAG_SINGLE_USE : 0) | (record.region ? FLAG_REGION : 0));
+  if (record.region) w.u8(record.region);
+  const header = w
     .varint(record.createdAt)
     .varint(record.expiresAt)
     .varint(record.timeout)
@@ -133,12 +145,14 @@ export function readRecordHeader(bytes: Bytes): RecordHeader | undefined {
     const code = r.u8("kind");
     const kind = (Object.keys(KIND_CODE) as RecordKind[]).find((k) => KIND_CODE[k] === code);
     const flags = r.u8("flags");
-    if (!kind || (flags & ~FLAG_SINGLE_USE) !== 0) return undefined;
+    if (!kind || (flags & ~(FLAG_SINGLE_USE | FLAG_REGION)) !== 0) return undefined;
+    const region = flags & FLAG_REGION ? r.u8("region") : 0;
+    if (flags & FLAG_REGION && region === 0) return undefined;
     const createdAt = r.varint("created_at");
     const expiresAt = r.varint("expires_at");
     const timeout = r.varint("timeout");
     const nonce = r.bytes(NONCE_BYTES, "nonce");
-    return { kind, createdAt, expiresAt, timeout, singleUse: (flags & FLAG_SINGLE_USE) !== 0, nonce, length: r.offset };
+    return { kind, createdAt, expiresAt, timeout, singleUse: (flags & FLAG_SINGLE_USE) !== 0, region, nonce, length: r.offset };
   } catch (e) {
     if (e instanceof ResumptionError) return undefined;
     throw e;
@@ -182,6 +196,7 @@ export async function openRecord(
       expiresAt: header.expiresAt,
       timeout: header.timeout,
       singleUse: header.singleUse,
+      region: header.region,
     };
   } catch (e) {
     if (e instanceof ResumptionError) return undefined;

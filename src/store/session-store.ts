@@ -36,7 +36,7 @@ import { ServiceError } from "../http/errors.js";
 import { storageKey, type ExternalCache } from "./external.js";
 import { generateSessionId, MAX_ID_ATTEMPTS, secureRandom, type RandomBytes } from "./ids.js";
 import { LruCache } from "./lru.js";
-import { contentDigest, recordSize, type RecordTimes, type SessionKind, type StoredRecord } from "./records.js";
+import { recordSize, sessionRecord, type RecordTimes, type SessionKind, type StoredRecord } from "./records.js";
 import { Tombstones } from "./tombstones.js";
 import { WriteGate } from "./write-gate.js";
 
@@ -86,6 +86,8 @@ export interface StoreOptions {
   random?: RandomBytes;
   /** Makes the KV deletes KV cannot take yet; without one (or when it fails) this isolate retries them itself, while it lives. */
   purger?: Purger;
+  /** This isolate's replay-guard region code (src/replay/regions.ts), stamped on the sessions it stores: their takes are judged there. */
+  region?: () => number;
 }
 
 export class ContextStore {
@@ -201,7 +203,7 @@ export class ContextStore {
    */
   async put(kind: SessionKind, name: string, session: Session, times: RecordTimes, now: number): Promise<{ record: StoredRecord; created: boolean }> {
     this.require(kind);
-    const record: StoredRecord = { session, digest: await contentDigest(session), ...times, singleUse: times.singleUse === true };
+    const record = await sessionRecord(session, { region: this.options.region?.(), ...times });
     return this.exclusive(kind, name, async () => {
       this.tick(now);
       if (kind === "client") {
@@ -249,7 +251,7 @@ export class ContextStore {
       });
     }
     const id = encodeHex(generated.id);
-    const record: StoredRecord = { session, digest: await contentDigest(session), ...times, singleUse: times.singleUse === true };
+    const record = await sessionRecord(session, { region: this.options.region?.(), ...times });
     await this.exclusive("server", id, async () => {
       this.tick(now);
       await this.write("server", id, record, now);

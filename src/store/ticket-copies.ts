@@ -21,6 +21,8 @@ export interface TicketCopyTimes {
   /** The ticket's expiry, unix seconds: the copy expires with it. */
   expiresAt: number;
   singleUse: boolean;
+  /** The ticket's replay-guard region code (sealed in the ticket too), 0 for none. */
+  region: number;
 }
 
 /** SHA-256 of a ticket's exact bytes (binary) or text (JWE, as UTF-8). */
@@ -40,6 +42,7 @@ export class TicketCopies {
       expiresAt: times.expiresAt,
       timeout: times.expiresAt - times.issuedAt,
       singleUse: times.singleUse,
+      region: times.region,
     };
     await this.external.write("ticket", context, name, record, now);
   }

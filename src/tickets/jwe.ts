@@ -15,7 +15,7 @@
  *   | ctx: the context | iat, exp: unix seconds
  *   | sid: the session id, lowercase hex; only when the session is also
  *     stored (store: true), as the lookup id of the store fallback
- * Payload: JSON {"session_id": hex, "single_use": bool, "session": the API's session JSON}.
+ * Payload: JSON {"session_id": hex, "single_use": bool, "region"?: code 1 to 255, "session": the API's session JSON}.
  *
  * jose does the JWE work; this module decides what is acceptable.
  */
@@ -59,7 +59,7 @@ const MAX_HEADER_CHARS = 512;
 const HEADER_MEMBERS = new Set(["alg", "enc", "kid", "ctx", "iat", "exp", "sid"]);
 const SEGMENT = /^[A-Za-z0-9_-]*$/;
 const KEY_ID = /^(0|[1-9][0-9]{0,7})$/;
-const PAYLOAD_FIELDS = new Set(["session_id", "single_use", "session"]);
+const PAYLOAD_FIELDS = new Set(["session_id", "single_use", "region", "session"]);
 
 /** Compact JWE has five dot-separated segments; base64url never holds a dot. */
 export function isJweTicket(text: string): boolean {
@@ -139,7 +139,7 @@ export async function sealJweTicket(input: Omit<SealInput, "nonce">): Promise<st
   checkSealInput(input);
   const { sessionId, keyId, issuedAt, lifetime, context } = input;
   const idHex = encodeHex(sessionId);
-  const payload = { session_id: idHex, single_use: input.singleUse, session: sessionToJson(input.session) };
+  const payload = { session_id: idHex, single_use: input.singleUse, ...(input.region ? { region: input.region } : {}), session: sessionToJson(input.session) };
   const jwe = await new CompactEncrypt(utf8.encode(JSON.stringify(payload)))
     .setProtectedHeader({
       alg: "dir",
@@ -196,6 +196,7 @@ export async function openJweTicket(text: string, options: OpenOptions, header =
     lifetime: header.expiresAt - header.issuedAt,
     expiresAt: header.expiresAt,
     singleUse: payload.singleUse,
+    region: payload.region,
     session: payload.session,
   };
 }
@@ -214,6 +215,7 @@ function readPayload(plaintext: Uint8Array, header: JweTicketHeader) {
   if (!sessionId || sessionId.length === 0) malformed("the JWE payload's session_id must be 1 to 32 bytes of lowercase hex");
   if (header.lookupId && encodeHex(header.lookupId) !== p.session_id) malformed("the header's sid differs from the payload's session_id");
   if (p.single_use !== undefined && typeof p.single_use !== "boolean") malformed("the JWE payload's single_use must be a boolean");
+  if (p.region !== undefined && !(Number.isInteger(p.region) && (p.region as number) >= 1 && (p.region as number) <= 255)) malformed("the JWE payload's region must be a code from 1 to 255");
   let session;
   try {
     session = parseSession(p.session, { now: header.issuedAt, timeout: header.expiresAt - header.issuedAt }, "session");
@@ -221,5 +223,5 @@ function readPayload(plaintext: Uint8Array, header: JweTicketHeader) {
     // The messages name fields, never their values.
     malformed(`the JWE payload's session is invalid: ${err instanceof Error ? err.message : "unreadable"}`);
   }
-  return { sessionId: sessionId!, singleUse: p.single_use === true, session: session! };
+  return { sessionId: sessionId!, singleUse: p.single_use === true, region: (p.region as number | undefined) ?? 0, session: session! };
 }

@@ -34,6 +34,7 @@ import { keyState, type KeyTimes } from "../keyring/schedule.js";
 import type { ReplayGuard } from "../replay/guard.js";
 import type { SessionStore } from "../store/session-store.js";
 import type { TicketCopies } from "../store/ticket-copies.js";
+import { regionOfCode } from "../replay/regions.js";
 import { ticketName, ticketUseId, type TicketIdentity } from "./identity.js";
 import { isJweTicket, openJweTicket, parseJweHeader } from "./jwe.js";
 
@@ -98,8 +99,8 @@ export interface PresentedTicket {
   open(options: OpenOptions): Promise<OpenedTicket>;
 }
 
-/** What the ticket or its stored copy says, before the resumption checks. */
-type Found = Omit<OpenResult, "format" | "ticketAge">;
+/** What the ticket or its stored copy says, before the resumption checks; `region`: where its one use is judged. */
+type Found = Omit<OpenResult, "format" | "ticketAge"> & { region: number };
 
 /**
  * Opens `request.ticket` for a caller of context `settings.name`; throws a
@@ -122,8 +123,9 @@ export async function openPresentedTicket(
   const ticketAge = checkTicketAge(found, request.obfuscated_ticket_age, services.nowMs(), settings.ticket_age_window);
   // Last, once every other check has passed, so a refused attempt does not
   // use the ticket up. Only single-use tickets pay for this call.
-  if (found.singleUse) await useOnce(services, ticket, found.expiresAt, settings.name, now, defer);
-  return { ...found, format: ticket.format, ticketAge };
+  if (found.singleUse) await useOnce(services, ticket, found, settings.name, now, defer);
+  const { region: _region, ...answer } = found;
+  return { ...answer, format: ticket.format, ticketAge };
 }
 
 /** Tells the formats apart (a compact JWE has dots, base64url none) and judges the clear parts before any crypto. */
@@ -147,6 +149,7 @@ async function fromTicket(services: OpenServices, ticket: PresentedTicket, times
     issuedAt: opened.issuedAt,
     expiresAt: opened.expiresAt,
     singleUse: opened.singleUse,
+    region: opened.region,
     renew: keyState(times, now) !== "active",
     source: "ticket",
   };
@@ -171,6 +174,7 @@ async function fromStoredCopy(services: OpenServices, ticket: PresentedTicket, c
     issuedAt: copy.createdAt,
     expiresAt: copy.expiresAt,
     singleUse: copy.singleUse,
+    region: copy.region,
     renew: true,
     source: "store",
   };
@@ -179,12 +183,14 @@ async function fromStoredCopy(services: OpenServices, ticket: PresentedTicket, c
 /**
  * The fleet-wide single use, judged on the ticket's identity (key id and
  * nonce): on the ticket path they are authenticated, on the store path bound
- * by the copy's digest, so both paths are one use. A store ticket's copy is
+ * by the copy's digest, so both paths are one use, at the same shard (the
+ * region sealed in the ticket, kept by its copy). A store ticket's copy is
  * used up with it: removed once the answer is on its way (the guard already
  * refuses it; removing it only frees KV of the session).
  */
-async function useOnce(services: OpenServices, ticket: PresentedTicket, expiresAt: number, context: string, now: number, defer?: (p: Promise<unknown>) => void): Promise<void> {
-  if (!(await services.replayGuard.consume(ticketUseId(context, ticket.header), expiresAt, now))) {
+async function useOnce(services: OpenServices, ticket: PresentedTicket, found: Found, context: string, now: number, defer?: (p: Promise<unknown>) => void): Promise<void> {
+  // Judged in the region the ticket was issued in (sealed in it; its copy keeps it too), wherever it is opened.
+  if (!(await services.replayGuard.consume(ticketUseId(context, ticket.header), found.expiresAt, now, regionOfCode(found.region)))) {
     throw new ServiceError("ticket_replayed", "this single-use ticket was already opened");
   }
   if (ticket.header.lookupId) {

@@ -14,9 +14,12 @@ import { ticketDigest, type TicketCopies } from "../store/ticket-copies.js";
 import { ticketName } from "./identity.js";
 import { MAX_TICKET_CHARS, sealJweTicket } from "./jwe.js";
 import { readTicket, type TicketFormat } from "./open.js";
+import { regionCode, type Region } from "../replay/regions.js";
 
 export interface SealServices {
   keyRing: Pick<KeyRingReader, "sealingKey">;
+  /** This isolate's replay-guard region: sealed into the ticket, so its one use is judged near where it was issued. */
+  region: Region | undefined;
   ticketCopies: Pick<TicketCopies, "put">;
   sessions: Pick<SessionStore, "context">;
   /** Unix seconds. */
@@ -63,6 +66,7 @@ export async function sealPresentedSession(
   const sessionId = sessionIdFrom(request.session) ?? crypto.getRandomValues(new Uint8Array(32));
   const format = request.format ?? "binary";
   const singleUse = request.single_use === true;
+  const region = regionCode(services.region);
   const input = {
     session,
     sessionId,
@@ -70,6 +74,7 @@ export async function sealPresentedSession(
     issuedAt: now,
     lifetime,
     singleUse,
+    region,
     context: settings.name,
     keyId: key.times.id,
     key: await key.subkey,
@@ -85,7 +90,7 @@ export async function sealPresentedSession(
     // as the open path reads it, so both name and digest it alike. A failure
     // here issues no ticket.
     const { header, bytes } = readTicket(ticket);
-    await services.ticketCopies.put(settings.name, ticketName(header), await ticketDigest(bytes), session, { issuedAt: now, expiresAt: now + lifetime, singleUse }, now);
+    await services.ticketCopies.put(settings.name, ticketName(header), await ticketDigest(bytes), session, { issuedAt: now, expiresAt: now + lifetime, singleUse, region }, now);
   }
   return { ticket, format, sessionId, keyId: key.times.id, issuedAt: now, expiresAt: now + lifetime, lifetime };
 }

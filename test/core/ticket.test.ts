@@ -337,9 +337,18 @@ describe("authenticated bodies the sealer never writes", () => {
     expect(encodeHex(opened.sessionId)).toBe(encodeHex(SESSION_ID));
   });
 
+  it("a region code sealed after the times (flag bit 2) opens as that region", async () => {
+    const t = await seal(concat([0b110], times(), [7], [32], SESSION_ID, sessionBytes()));
+    expect((await open(t)).region).toBe(7);
+    // The sealer writes exactly that.
+    expect(encodeHex(t)).toBe(encodeHex(await sealTicket(sealInput({ nonce: new Uint8Array(12).fill(3), region: 7 }))));
+    expect((await open(await sealTicket(sealInput()))).region).toBe(0);
+    await expect(sealTicket(sealInput({ region: 256 }))).rejects.toMatchObject({ code: "session_invalid" });
+  });
+
   it("are refused with ticket_malformed, never anything else", async () => {
     const cases: [string, Promise<Uint8Array<ArrayBuffer>>, string][] = [
-      ["unknown body flag", seal(concat([0b110], times(), [32], SESSION_ID, sessionBytes())), "ticket_malformed"],
+      ["unknown body flag", seal(concat([0b1010], times(), [32], SESSION_ID, sessionBytes())), "ticket_malformed"],
       ["top body flag", seal(concat([0x82], times(), [32], SESSION_ID, sessionBytes())), "ticket_malformed"],
       ["session id both in clear and sealed", seal(concat([0b10], times(), [32], SESSION_ID, sessionBytes()), SESSION_ID), "ticket_malformed"],
       ["no session id at all", seal(concat([0], times(), sessionBytes())), "ticket_malformed"],
@@ -356,6 +365,8 @@ describe("authenticated bodies the sealer never writes", () => {
       ["lifetime 0", seal(concat([0b10], leb128(NOW), leb128(0), [32], SESSION_ID, sessionBytes())), "ticket_malformed"],
       ["lifetime 604801", seal(concat([0b10], leb128(NOW), leb128(604_801), [32], SESSION_ID, sessionBytes())), "ticket_malformed"],
       ["lifetime 2^53 - 1", seal(concat([0b10], leb128(NOW), leb128(2 ** 53 - 1), [32], SESSION_ID, sessionBytes())), "ticket_malformed"],
+      ["the region flag with region 0", seal(concat([0b110], times(), [0], [32], SESSION_ID, sessionBytes())), "ticket_malformed"],
+      ["the region flag with no byte left", seal(concat([0b110], times())), "ticket_malformed"],
       ["issued 301 s ahead of the clock", seal(concat([0b10], leb128(NOW + 301), leb128(7200), [32], SESSION_ID, sessionBytes())), "ticket_malformed"],
     ];
     for (const [what, ticket, code] of cases) {

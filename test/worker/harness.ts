@@ -54,11 +54,11 @@ export const noNetwork: NonNullable<AppOptions["jwksFetch"]> = () => Promise.rej
 
 let locations = 0;
 
-export function location(start = T0, options: { env?: Partial<Env>; ringName?: string; jwksFetch?: AppOptions["jwksFetch"] } = {}): Location {
+export function location(start = T0, options: { env?: Partial<Env>; ringName?: string; jwksFetch?: AppOptions["jwksFetch"]; region?: AppOptions["region"] } = {}): Location {
   const loc = { now: start } as Location;
   // Each location its own Cache API, as each data center has (the ring's read tier caches there).
   const cache = caches.open(`location-${++locations}`);
-  const app = createApp({ clock: () => loc.now * 1000, ringName: options.ringName ?? testRingName(), jwksFetch: options.jwksFetch ?? noNetwork, ringCache: () => cache });
+  const app = createApp({ clock: () => loc.now * 1000, ringName: options.ringName ?? testRingName(), jwksFetch: options.jwksFetch ?? noNetwork, ringCache: () => cache, region: options.region });
   const envOverrides = options.env ?? {};
   const bindings = { ...(env as unknown as Env), ...envOverrides };
   loc.call = (method, path, options = {}) => {

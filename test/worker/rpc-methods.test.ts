@@ -26,7 +26,7 @@ function isolate(overrides: Partial<Env> = {}) {
   const site = { now: T0, lines: [] as Record<string, unknown>[] };
   const clock = () => site.now * 1000;
   const bindings = { ...(env as unknown as Env), JWT_ISSUERS, ...overrides };
-  const servicesFor = servicesFactory(clock, testRingName(), noNetwork);
+  const servicesFor = servicesFactory({ clock, ringName: testRingName(), jwksFetch: noNetwork });
   const app = createApp({ clock, servicesFor, writeLog: () => {} });
   const rpc = new ResumptionMethods(() => servicesFor(bindings), { write: (line) => site.lines.push(JSON.parse(line)) });
   const http = async (method: string, path: string, token: string, body?: unknown) => {

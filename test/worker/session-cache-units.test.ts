@@ -166,10 +166,14 @@ describe("records", () => {
   it("open only under the kind, context and name they were sealed for", async () => {
     const key = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
     const s = session();
-    const record: StoredRecord = { session: s, digest: await contentDigest(s), ...times(), singleUse: true };
+    const record: StoredRecord = { session: s, digest: await contentDigest(s), ...times(), singleUse: true, region: 4 };
     const sealed = await sealRecord(key, "server", "ctx", "abcd", record);
     const header = readRecordHeader(sealed)!;
-    expect(header).toMatchObject({ kind: "server", createdAt: NOW, expiresAt: NOW + 300, timeout: 300, singleUse: true });
+    expect(header).toMatchObject({ kind: "server", createdAt: NOW, expiresAt: NOW + 300, timeout: 300, singleUse: true, region: 4 });
+    expect((await openRecord(key, "server", "ctx", "abcd", sealed, header))?.region).toBe(4);
+    // Without a region: no region byte (records written before regions read the same).
+    const plain = await sealRecord(key, "server", "ctx", "abcd", { ...record, region: 0 });
+    expect([plain.length, readRecordHeader(plain)!.region]).toEqual([sealed.length - 1, 0]);
     const opened = await openRecord(key, "server", "ctx", "abcd", sealed, header);
     expect(opened?.session).toEqual(s);
     expect(opened?.singleUse).toBe(true);

@@ -128,3 +128,74 @@ describe("TLS 1.3 resumption rules", () => {
     expect([tooLong.status, tooLong.body.error.code]).toEqual([400, "invalid_request"]);
   });
 });
+
+describe("replay-guard regions", () => {
+  /** The guard's namespace, recording which shard (name and location hint) each call reached. */
+  function recordingGuard() {
+    const calls: { name: string; hint: string | undefined; method: string }[] = [];
+    const names = new Map<string, string>();
+    const namespace = {
+      idFromName: (name: string) => {
+        const id = env.REPLAY_GUARD.idFromName(name);
+        names.set(id.toString(), name);
+        return id;
+      },
+      get: (id: DurableObjectId, options?: { locationHint?: string }) => {
+        const stub = env.REPLAY_GUARD.get(id, options as DurableObjectNamespaceGetDurableObjectOptions);
+        const record = (method: "consume" | "purgeLater") => (...args: unknown[]) => {
+          calls.push({ name: names.get(id.toString())!, hint: options?.locationHint, method });
+          return (stub[method] as (...a: unknown[]) => unknown)(...args);
+        };
+        return { consume: record("consume"), purgeLater: record("purgeLater") };
+      },
+    } as unknown as Env["REPLAY_GUARD"];
+    return { calls, namespace };
+  }
+
+  it("judge a ticket's one use in the region it was issued in, from every region, exactly once", async () => {
+    const guard = recordingGuard();
+    const paris = location(T0, { region: "weur", env: { REPLAY_GUARD: guard.namespace } });
+    const { body } = await seal(paris, { session: TLS12_SESSION, single_use: true });
+    const regions = ["weur", "enam", "apac"] as const;
+    const racers = Array.from({ length: 30 }, (_, i) => location(T0 + 1, { region: regions[i % 3], env: { REPLAY_GUARD: guard.namespace } }));
+    const results = await Promise.all(racers.map((loc) => open(loc, { ticket: body.ticket })));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    expect(results.filter((r) => r.status === 422).map((r) => r.body.error.code)).toEqual(Array(29).fill("ticket_replayed"));
+    // Every racer asked the same object: a weur shard, created with weur's hint.
+    expect(new Set(guard.calls.map((c) => c.name)).size).toBe(1);
+    expect(guard.calls[0]!.name).toMatch(/^replay:weur:\d+$/);
+    expect(new Set(guard.calls.map((c) => c.hint))).toEqual(new Set(["weur"]));
+  });
+
+  it("judge a take in the region its session was stored in, and purge near the caller", async () => {
+    const guard = recordingGuard();
+    const sydney = location(T0, { region: "oc", env: { REPLAY_GUARD: guard.namespace } });
+    const id = "5eed".repeat(8);
+    expect((await sydney.json("PUT", `/v1/sessions/${id}`, { token: "alpha-sessions", body: { session: TLS12_SESSION } })).status).toBe(201);
+    const london = location(T0 + 2, { region: "weur", env: { REPLAY_GUARD: guard.namespace } });
+    expect((await london.json("POST", `/v1/sessions/${id}/take`, { token: "alpha-sessions" })).status).toBe(200);
+    expect(guard.calls.filter((c) => c.method === "consume").map((c) => c.name)).toEqual([expect.stringMatching(/^replay:oc:\d+$/)]);
+  });
+
+  it("refuse replays from the isolate's memory: one call to the guard per isolate", async () => {
+    const guard = recordingGuard();
+    const loc = location(T0, { region: "enam", env: { REPLAY_GUARD: guard.namespace } });
+    const { body } = await seal(loc, { session: TLS12_SESSION, single_use: true });
+    expect((await open(loc, { ticket: body.ticket })).status).toBe(200);
+    for (let i = 0; i < 20; i++) expect((await open(loc, { ticket: body.ticket })).body.error.code).toBe("ticket_replayed");
+    expect(guard.calls).toHaveLength(1);
+    // Another isolate asks once, and then it too remembers.
+    const other = location(T0, { region: "enam", env: { REPLAY_GUARD: guard.namespace } });
+    for (let i = 0; i < 5; i++) expect((await open(other, { ticket: body.ticket })).body.error.code).toBe("ticket_replayed");
+    expect(guard.calls).toHaveLength(2);
+  });
+
+  it("guard tickets issued without a region (before regions, or where none is known) in the region-less shards", async () => {
+    const guard = recordingGuard();
+    const loc = location(T0, { env: { REPLAY_GUARD: guard.namespace } });
+    const { body } = await seal(loc, { session: TLS12_SESSION, single_use: true });
+    expect((await open(location(T0, { region: "apac", env: { REPLAY_GUARD: guard.namespace } }), { ticket: body.ticket })).status).toBe(200);
+    expect(guard.calls[0]!.name).toMatch(/^replay:\d+$/);
+    expect(guard.calls[0]!.hint).toBeUndefined();
+  });
+});
