@@ -32,7 +32,8 @@ import {
   utf8,
   type Bytes,
 } from "../src/core/index.js";
-import type { Scope, TokenGrant } from "../src/config.js";
+import type { Scope } from "../src/auth/caller.js";
+import type { TokenGrant } from "../src/config.js";
 import { authenticate } from "../src/http/auth.js";
 import { readJsonObject } from "../src/http/body.js";
 import { CONTEXT, ISSUED_AT, LIFETIME, referenceSession, SESSION_ID } from "./core-cases.js";

@@ -20,7 +20,8 @@ import {
   type Session,
 } from "../src/core/index.js";
 import type { ContextSettings } from "../src/config.js";
-import { ServiceError } from "../src/http/errors.js";
+import { ServiceError } from "../src/errors.js";
+import { statusOf } from "../src/http/errors.js";
 import { ExternalCache } from "../src/store/external.js";
 import { MemoryStorage } from "../src/store/storage.js";
 import { TicketCopies } from "../src/store/ticket-copies.js";
@@ -198,7 +199,7 @@ export function mutate(rng: Prng, seed: Bytes): Bytes {
 
 function classify(target: string, input: Bytes | string, e: unknown): Outcome {
   // The core's typed errors, and the service's for request faults (a JWE asking for other crypto).
-  if (isResumptionError(e) || (e instanceof ServiceError && e.status < 500)) return "typed_error";
+  if (isResumptionError(e) || (e instanceof ServiceError && statusOf(e.code) < 500)) return "typed_error";
   throw Object.assign(new Error("finding"), {
     finding: { target, input: typeof input === "string" ? input : toHex(input), error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) } satisfies Finding,
   });

@@ -3,11 +3,10 @@
  * Handlers never read env directly. A wrong setting is an error that names
  * the setting, never its secret value.
  */
+import { SCOPES, type Scope } from "./auth/caller.js";
 import { parseJwtIssuers, type JwtIssuer } from "./auth/issuers.js";
 import { decodeBase64url, decodeHex, type Bytes } from "./core/index.js";
-
-export const SCOPES = ["tickets", "sessions", "keys", "admin", "stek", "metrics"] as const;
-export type Scope = (typeof SCOPES)[number];
+import { ConfigError } from "./errors.js";
 
 /** RFC 8446 4.6.1: no ticket lives longer than 7 days. */
 export const MAX_TICKET_LIFETIME = 604_800;
@@ -86,14 +85,6 @@ export interface SettingsEnv {
   JWT_ISSUERS?: string;
   /** JSON: exact origins (["https://app.example.com"]) whose pages may call the service; absent: no CORS. */
   CORS_ORIGINS?: string;
-}
-
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-  readonly code = "config_invalid";
-  constructor(readonly setting: string, message: string) {
-    super(`${setting}: ${message}`);
-  }
 }
 
 /** NIST SP 800-38D 8.3: at most 2^32 encryptions under one key with random 96-bit nonces. */

@@ -18,7 +18,8 @@
  *                             "scopes": { "claim": "scope", "allowed": ["tickets"] } } ] }
  * }
  */
-import { ConfigError, SCOPES, type Scope } from "../config.js";
+import { ConfigError } from "../errors.js";
+import { SCOPES, type Scope } from "./caller.js";
 
 /** Asymmetric JWS algorithms only: the verifier holds public keys, never a key that can sign. */
 export const JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"] as const;

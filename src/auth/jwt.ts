@@ -20,9 +20,8 @@
  * or a claim's value.
  */
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type FetchImplementation, type JWTPayload, type JWTVerifyGetKey } from "jose";
-import type { Scope } from "../config.js";
-import type { Caller } from "../http/auth.js";
-import { ServiceError, type ErrorCode } from "../http/errors.js";
+import type { Caller, Scope } from "./caller.js";
+import { ServiceError, type ErrorCode } from "../errors.js";
 import type { JwtGrant, JwtIssuer } from "./issuers.js";
 import { fleetJtiId, MAX_JTI_LENGTH, UsedJtis, type FleetUseRecord } from "./jti.js";
 import { JwksUnavailable, RemoteJwks } from "./remote-jwks.js";

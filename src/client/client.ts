@@ -11,7 +11,7 @@
  * error or a 502/503/504, and only within the deadline.
  */
 import { decodeBase64url, encodeBase64url, encodeHex, type Bytes } from "../core/encoding.js";
-import type { ErrorCode } from "../http/errors.js";
+import type { ErrorCode } from "../errors.js";
 import { ClientError, type ResultErrorCode } from "./errors.js";
 import type {
   ClientSession,

@@ -1,4 +1,4 @@
-import type { ErrorCode } from "../http/errors.js";
+import type { ErrorCode } from "../errors.js";
 
 /**
  * Codes the client itself gives, besides the service's own (src/http/errors.ts):

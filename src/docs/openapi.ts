@@ -3,7 +3,8 @@
  * schemas that validate requests) and the error table. Nothing here is
  * written by hand per route.
  */
-import { ERRORS, type ErrorCode } from "../http/errors.js";
+import { ERROR_MEANINGS, type ErrorCode } from "../errors.js";
+import { statusOf } from "../http/errors.js";
 import type { RegisteredRoute } from "../http/route.js";
 
 export const API_VERSION = "1.0.0";
@@ -21,7 +22,7 @@ const ERROR_SCHEMA = {
       type: "object",
       required: ["code", "message"],
       properties: {
-        code: { type: "string", enum: Object.keys(ERRORS) },
+        code: { type: "string", enum: Object.keys(ERROR_MEANINGS) },
         message: { type: "string" },
         field: { type: "string", description: "the request field at fault, when one can be named" },
         details: { type: "object", description: "figures the caller may act on (e.g. ticket-age skew)" },
@@ -33,13 +34,13 @@ const ERROR_SCHEMA = {
 function errorResponses(codes: readonly ErrorCode[]): Record<string, unknown> {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of codes) {
-    const status = ERRORS[code].status;
+    const status = statusOf(code);
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
   const out: Record<string, unknown> = {};
   for (const [status, list] of [...byStatus].sort((a, b) => a[0] - b[0])) {
     out[String(status)] = {
-      description: list.map((c) => `\`${c}\`: ${ERRORS[c].meaning}`).join("; "),
+      description: list.map((c) => `\`${c}\`: ${ERROR_MEANINGS[c]}`).join("; "),
       content: { "application/json": { schema: { $ref: "#/components/schemas/Error" }, "x-error-codes": list } },
     };
   }

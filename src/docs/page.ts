@@ -3,7 +3,8 @@
  * OpenAPI document. Self-contained HTML (inline CSS, no scripts, no external
  * assets) so it renders offline.
  */
-import { ERRORS } from "../http/errors.js";
+import { ERROR_MEANINGS, type ErrorCode } from "../errors.js";
+import { statusOf } from "../http/errors.js";
 
 type Json = Record<string, any>;
 
@@ -49,8 +50,8 @@ ${body ? `<h3>Body</h3><table><tr><th>field</th><th>type</th><th>notes</th></tr>
 </section>`);
     }
   }
-  const errorRows = Object.entries(ERRORS)
-    .map(([code, e]) => `<tr><td><code>${esc(code)}</code></td><td>${e.status}</td><td>${esc(e.meaning)}</td></tr>`)
+  const errorRows = (Object.entries(ERROR_MEANINGS) as [ErrorCode, string][])
+    .map(([code, meaning]) => `<tr><td><code>${esc(code)}</code></td><td>${statusOf(code)}</td><td>${esc(meaning)}</td></tr>`)
     .join("");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -16,15 +16,9 @@
  */
 import { COMPACT_JWS, type JwtVerifier } from "../auth/jwt.js";
 import { timingSafeEqual, utf8, type Bytes } from "../core/index.js";
-import type { Scope, TokenGrant } from "../config.js";
-import { ServiceError } from "./errors.js";
-
-export interface Caller {
-  context: string;
-  scopes: ReadonlySet<Scope>;
-  /** How it authenticated, for the request log: "token" (API_TOKENS) or "jwt:<issuer name>". Never the token or a subject. */
-  via: string;
-}
+import type { Caller, Scope } from "../auth/caller.js";
+import type { TokenGrant } from "../config.js";
+import { ServiceError } from "../errors.js";
 
 export async function sha256(text: string): Promise<Bytes> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", utf8.encode(text)));

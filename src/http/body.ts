@@ -3,7 +3,7 @@
  * while streaming, so a lying or absent Content-Length cannot make the worker
  * buffer more than the limit.
  */
-import { ServiceError } from "./errors.js";
+import { ServiceError } from "../errors.js";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { Env } from "../env.js";
 import type { Services } from "../services.js";
-import type { Caller } from "./auth.js";
+import type { Caller } from "../auth/caller.js";
 
 /** Hono's environment for this app: bindings plus what middleware puts on the context. */
 export interface AppEnv {

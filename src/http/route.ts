@@ -7,11 +7,11 @@
  * handler starts with an authorised caller and a typed body.
  */
 import type { Hono } from "hono";
-import type { Scope } from "../config.js";
+import type { Scope } from "../auth/caller.js";
 import { requireScope } from "./auth.js";
 import { readJsonObject, readOptionalJsonObject } from "./body.js";
 import type { AppContext, AppEnv } from "./context.js";
-import type { ErrorCode } from "./errors.js";
+import type { ErrorCode } from "../errors.js";
 import type { JsonSchema, Schema } from "./schema.js";
 
 export type Method = "get" | "post" | "put" | "delete" | "head";

@@ -4,7 +4,7 @@
  * JSON Schema, so the OpenAPI document is generated from the very objects that
  * validate requests and cannot drift from them.
  */
-import { ServiceError } from "./errors.js";
+import { ServiceError } from "../errors.js";
 
 export type JsonSchema = Record<string, unknown>;
 

@@ -27,37 +27,8 @@ import {
   type RingPlan,
   type ScheduleSettings,
 } from "./schedule.js";
-import { publishRing } from "./tier.js";
+import { publishRing, type PublishedRing, type RevokedKey, type StoredKey } from "./tier.js";
 import type { KeyVaultObject } from "./vault.js";
-
-export interface StoredKey extends KeyTimes {
-  /** The key material wrapped under the MASTER_KEY-derived KEK. */
-  wrapped: Uint8Array<ArrayBuffer>;
-}
-
-/** A key a revoke destroyed before its window ended, and when that window would have ended. */
-export type RevokedKey = {
-  id: number;
-  expires_at: number;
-};
-
-/** What readers receive: the ring's keys (material wrapped) and the settings that shaped it. */
-export interface PublishedRing {
-  /** Grows with every change: of two copies, the higher is the newer. */
-  revision: number;
-  /** Public fingerprint of the KEK the material is wrapped under (kekFingerprint): a reader under another MASTER_KEY knows the copy is not for it. */
-  kek: string;
-  keys: StoredKey[];
-  /**
-   * Keys revoked while tickets sealed under them may still be alive (until
-   * their original expiry): the only key ids whose store: true tickets the
-   * store fallback answers for. No material, only ids and times.
-   */
-  revoked: RevokedKey[];
-  settings: ScheduleSettings;
-  /** Unix seconds at which the object produced this copy. */
-  now: number;
-}
 
 export interface RotateResult {
   ring: PublishedRing;

@@ -19,11 +19,10 @@
  * at most every UNKNOWN_ID_INTERVAL seconds.
  */
 import { bytesEqual, TicketKeyCache, type Bytes, type TicketKeySource } from "../core/index.js";
-import { ServiceError } from "../http/errors.js";
+import { ServiceError } from "../errors.js";
 import { unwrapKey } from "./material.js";
-import type { PublishedRing } from "./object.js";
 import { activeKey, keyState, type KeyState, type KeyTimes, type ScheduleSettings } from "./schedule.js";
-import { TIER_LAG_SECONDS, type RingTier } from "./tier.js";
+import { TIER_LAG_SECONDS, type PublishedRing, type RingTier } from "./tier.js";
 
 /** Where the ring comes from: the read tier, and the ring's Durable Object (fakes in tests). */
 export interface RingSources {

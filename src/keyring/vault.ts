@@ -13,11 +13,10 @@
  * it destroys them, and when it republishes the ring after a restart.
  */
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env.js";
 
 const PREFIX = "key:";
 
-export class KeyVaultObject extends DurableObject<Env> {
+export class KeyVaultObject extends DurableObject {
   /** Stores wrapped material for new key ids (each written once). */
   async store(entries: { id: number; wrapped: Uint8Array<ArrayBuffer> }[]): Promise<void> {
     if (entries.length === 0) return;

@@ -12,7 +12,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
-import type { Caller } from "../http/auth.js";
+import type { Caller } from "../auth/caller.js";
 import type { AppEnv } from "../http/context.js";
 import { describeError } from "../http/errors.js";
 import type { RequestRecord, ServiceMetrics } from "./metrics.js";

@@ -12,7 +12,7 @@
  * usual one, from near where it was issued, a nearby object. Ids with no
  * region (issued before regions, or JWT ids) use the region-less shards.
  */
-import { ServiceError } from "../http/errors.js";
+import { ServiceError } from "../errors.js";
 import type { ReplayGuardObject } from "./object.js";
 import type { Region } from "./regions.js";
 

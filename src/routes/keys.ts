@@ -6,14 +6,14 @@
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../http/context.js";
-import type { Caller } from "../http/auth.js";
+import type { Caller } from "../auth/caller.js";
 import type { Services } from "../services.js";
 import { apiRoutes } from "../http/route.js";
 import { boolean, object, optional, type Schema } from "../http/schema.js";
 import { keyState, type KeyTimes } from "../keyring/schedule.js";
 import { HKDF_LABEL, type Bytes } from "../core/index.js";
 import { deferTo } from "../http/context.js";
-import { ServiceError } from "../http/errors.js";
+import { ServiceError } from "../errors.js";
 import {
   hashedStekNames,
   isStekFormat,

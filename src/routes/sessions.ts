@@ -15,7 +15,7 @@ import { Hono } from "hono";
 import { encodeHex, parseSession, ResumptionError, SESSION_LIMITS, sessionToJson } from "../core/index.js";
 import type { ContextSettings } from "../config.js";
 import { deferTo, type AppContext, type AppEnv } from "../http/context.js";
-import { ServiceError } from "../http/errors.js";
+import { ServiceError } from "../errors.js";
 import { apiRoutes, type RouteSpec } from "../http/route.js";
 import { integer, object, optional, passthrough, type Infer } from "../http/schema.js";
 import { SESSION_JSON_SCHEMA } from "../http/session-schema.js";

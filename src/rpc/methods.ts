@@ -21,10 +21,11 @@
  * ticket or the session).
  */
 import { encodeBase64url, encodeHex, sessionToJson, type Bytes } from "../core/index.js";
-import type { Scope } from "../config.js";
-import { authenticateRequest, requireScope, type Caller } from "../http/auth.js";
+import type { Caller, Scope } from "../auth/caller.js";
+import { authenticateRequest, requireScope } from "../http/auth.js";
 import { MAX_BODY_BYTES } from "../http/body.js";
-import { describeError, ServiceError } from "../http/errors.js";
+import { describeError } from "../http/errors.js";
+import { ServiceError } from "../errors.js";
 import type { Schema } from "../http/schema.js";
 import { SESSION_ID_PATTERN, sessionWithTimes, StoreSessionBody } from "../routes/sessions.js";
 import { OpenTicketBody, SealTicketBody } from "../routes/tickets.js";

@@ -8,7 +8,7 @@
  * message and name of a thrown Error (its own properties, such as a code,
  * are dropped), and a code is what a caller acts on.
  */
-import type { ErrorCode } from "../http/errors.js";
+import type { ErrorCode } from "../errors.js";
 import type { OpenedTicket, SealedTicket, SealTicketRequest, StoredSession, StoredSessionInfo } from "../client/types.js";
 import type { TicketAge } from "../tickets/open.js";
 

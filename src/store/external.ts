@@ -6,7 +6,7 @@
  * with Retry-After; a record that does not authenticate is a missing one.
  */
 import { deriveAesGcmKey, encodeHex, HKDF_LABEL, importHkdfKey, utf8, type Bytes } from "../core/index.js";
-import { ServiceError } from "../http/errors.js";
+import { ServiceError } from "../errors.js";
 import { openRecord, readRecordHeader, sealRecord, type RecordKind, type StoredRecord } from "./records.js";
 import type { SessionStorage } from "./storage.js";
 

@@ -32,7 +32,7 @@
  */
 import { bytesEqual, decodeHex, encodeHex, SESSION_LIMITS, type Session } from "../core/index.js";
 import type { CacheMode, ContextSettings } from "../config.js";
-import { ServiceError } from "../http/errors.js";
+import { ServiceError } from "../errors.js";
 import { storageKey, type ExternalCache } from "./external.js";
 import { generateSessionId, MAX_ID_ATTEMPTS, secureRandom, type RandomBytes } from "./ids.js";
 import { LruCache } from "./lru.js";

@@ -43,7 +43,7 @@ import {
 } from "../core/index.js";
 import { MAX_TICKET_LIFETIME } from "../config.js";
 import { MAX_BODY_BYTES } from "../http/body.js";
-import { ServiceError } from "../http/errors.js";
+import { ServiceError } from "../errors.js";
 
 /**
  * The longest ticket text the service issues and opens, in either format:

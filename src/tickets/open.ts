@@ -28,7 +28,7 @@ import {
   type Session,
 } from "../core/index.js";
 import type { ContextSettings } from "../config.js";
-import { ServiceError } from "../http/errors.js";
+import { ServiceError } from "../errors.js";
 import type { KeyRingReader } from "../keyring/reader.js";
 import { keyState, type KeyTimes } from "../keyring/schedule.js";
 import type { ReplayGuard } from "../replay/guard.js";

@@ -7,7 +7,7 @@
  */
 import { decodeHex, encodeBase64url, parseSession, ResumptionError, sealTicket, type Bytes } from "../core/index.js";
 import { MAX_TICKET_LIFETIME, type ContextSettings } from "../config.js";
-import { ServiceError } from "../http/errors.js";
+import { ServiceError } from "../errors.js";
 import type { KeyRingReader } from "../keyring/reader.js";
 import type { SessionStore } from "../store/session-store.js";
 import { ticketDigest, type TicketCopies } from "../store/ticket-copies.js";

@@ -27,7 +27,7 @@ import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
-import type { Scope } from "../../src/config.js";
+import type { Scope } from "../../src/auth/caller.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const ENTRIES = {

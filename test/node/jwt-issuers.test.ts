@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { parseJwtIssuers } from "../../src/auth/issuers.js";
-import { ConfigError, loadConfig, parseConfig } from "../../src/config.js";
+import { loadConfig, parseConfig } from "../../src/config.js";
+import { ConfigError } from "../../src/errors.js";
 import { TEST_CONTEXTS, TEST_MASTER_KEY } from "../worker/fixtures.js";
 
 const CONTEXTS = new Set(Object.keys(TEST_CONTEXTS));

@@ -5,7 +5,8 @@
  * with the typed client) is test/browser/cors.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseCorsOrigins } from "../../src/config.js";
+import { parseCorsOrigins } from "../../src/config.js";
+import { ConfigError } from "../../src/errors.js";
 import { CORS_MAX_AGE } from "../../src/http/cors.js";
 import { TLS12_SESSION, location } from "./harness.js";
 

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/app.js";
 import type { JwksFetch } from "../../src/auth/jwt.js";
 import type { Env } from "../../src/env.js";
-import { ERRORS } from "../../src/http/errors.js";
+import { statusOf } from "../../src/http/errors.js";
 import { T0, noNetwork, testRingName } from "./harness.js";
 import { ISSUERS, JWT_ISSUERS, KEYS, PII, REMOTE_JWKS_URL, publicJwk, refusals, sign, withHeader } from "./jwt-fixtures.js";
 
@@ -146,7 +146,7 @@ describe("JWT callers: refusals", async () => {
     if (row.presentFirst) expect((await s.call("GET", "/v1/keys", row.headers)).status).toBe(200);
     const res = await s.call("GET", "/v1/keys", row.headers);
     expect(res.body.error.code).toBe(row.code);
-    expect(res.status).toBe(ERRORS[row.code].status);
+    expect(res.status).toBe(statusOf(row.code));
     if (res.status === 401) expect(res.headers.get("www-authenticate")).toBe('Bearer realm="resumption", error="invalid_token"');
     if (row.code === "jwks_unavailable") expect(res.headers.get("retry-after")).toBe("5");
     if (row.code === "replay_guard_unavailable") expect(res.headers.get("retry-after")).toBe("1");

@@ -7,7 +7,7 @@
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from "jose";
 import { encodeBase64url } from "../../src/core/index.js";
 import type { Env } from "../../src/env.js";
-import type { ErrorCode } from "../../src/http/errors.js";
+import type { ErrorCode } from "../../src/errors.js";
 import { unreachableGuard } from "./faults.js";
 import { T0 } from "./harness.js";
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { openTicket, sealTicket, TicketKeyCache } from "../../src/core/index.js";
 import { deriveKek, kekFingerprint, wrapKey } from "../../src/keyring/material.js";
-import type { PublishedRing } from "../../src/keyring/object.js";
+import type { PublishedRing } from "../../src/keyring/tier.js";
 import { KeyRingReader, UNKNOWN_ID_INTERVAL } from "../../src/keyring/reader.js";
 
 const MASTER = new Uint8Array(32).fill(1);

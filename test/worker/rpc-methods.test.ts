@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
 import { decodeBase64url, type SessionJson } from "../../src/core/index.js";
 import type { Env } from "../../src/env.js";
-import { ERRORS } from "../../src/http/errors.js";
+import { statusOf } from "../../src/http/errors.js";
 import { ResumptionMethods } from "../../src/rpc/methods.js";
 import type { RpcResult } from "../../src/rpc/types.js";
 import { servicesFactory } from "../../src/services.js";
@@ -47,7 +47,7 @@ function value<T>(r: RpcResult<T>): T {
 /** The refusal's code, and a check that its status is the one HTTP gives the code. */
 function refusal(r: RpcResult<unknown>): string {
   if (r.ok) throw new Error(`expected a refusal, got ${JSON.stringify(r.value)}`);
-  expect(r.error.status).toBe(ERRORS[r.error.code].status);
+  expect(r.error.status).toBe(statusOf(r.error.code));
   expect(typeof r.error.message).toBe("string");
   return r.error.code;
 }

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeHex, encodeHex, parseSession, type Session } from "../../src/core/index.js";
 import { parseConfig, type ContextSettings } from "../../src/config.js";
-import { ServiceError } from "../../src/http/errors.js";
+import { ServiceError } from "../../src/errors.js";
 import { ExternalCache, storageKey } from "../../src/store/external.js";
 import { candidateId, generateSessionId, MAX_ID_ATTEMPTS } from "../../src/store/ids.js";
 import { kvStorage } from "../../src/store/kv.js";

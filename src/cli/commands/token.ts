@@ -6,7 +6,7 @@
  * Local only: neither talks to the service.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { SCOPES, type Scope } from "../../config.js";
+import { SCOPES, type Scope } from "../../auth/caller.js";
 import { stringOption } from "../args.js";
 import type { Command } from "../command.js";
 import { EXIT, UsageError, CliError } from "../errors.js";
