@@ -44,7 +44,7 @@ export function wrapNamespace<T>(binding: string, namespace: T, ctx: BindingCont
     get(target, prop) {
       if (prop === "get") {
         return (id: DurableObjectId, options?: DurableObjectNamespaceGetDurableObjectOptions) =>
-          wrapStub(binding, id, () => target.get(id, options) as unknown as DurableObjectStub, ctx);
+          wrapStub(binding, id, () => target.get(id, options) as unknown as DurableObjectStub, ctx, options?.locationHint);
       }
       const value = Reflect.get(target, prop);
       return typeof value === "function" ? value.bind(target) : value;
@@ -52,7 +52,7 @@ export function wrapNamespace<T>(binding: string, namespace: T, ctx: BindingCont
   }) as unknown as T;
 }
 
-function wrapStub(binding: string, id: DurableObjectId, stub: () => DurableObjectStub, ctx: BindingContext): DurableObjectStub {
+function wrapStub(binding: string, id: DurableObjectId, stub: () => DurableObjectStub, ctx: BindingContext, locationHint: string | undefined): DurableObjectStub {
   const key = objectKey(binding, id);
   const name = id.name ?? id.toString();
   let real: DurableObjectStub | undefined;
@@ -65,7 +65,7 @@ function wrapStub(binding: string, id: DurableObjectId, stub: () => DurableObjec
       return async (...args: unknown[]) => {
         const { clock, latency, placement, meter, faults, caller } = ctx;
         const t = clock.now;
-        const rtt = latency.doRoundTrip(caller.region, placement.place(key, caller.region));
+        const rtt = latency.doRoundTrip(caller.region, placement.place(key, caller.region, locationHint));
         const there = Math.floor(rtt / 2);
         const record = (ok: boolean, failure?: "down" | "error") =>
           meter.call({ kind: "do", op: `${binding}.${prop}`, target: name, t, ok, ...(failure && { failure }), ...caller });

@@ -99,15 +99,20 @@ export class LatencyModel {
   }
 }
 
-/** Where each Durable Object instance lives: the region of its first caller, for good. */
+/**
+ * Where each Durable Object instance lives: the region of its first caller,
+ * or the location hint of the stub that first called it (Cloudflare's hints
+ * are region names: wnam, enam, weur, apac...; the topology's regions use
+ * them), for good: a hint on a later call changes nothing, as on the platform.
+ */
 export class Placement {
   private readonly regions = new Map<string, string>();
 
-  /** The object's region, placing it in `callerRegion` if this is its first call. */
-  place(objectKey: string, callerRegion: string): string {
+  /** The object's region, placing it now if this is its first call. */
+  place(objectKey: string, callerRegion: string, locationHint?: string): string {
     let region = this.regions.get(objectKey);
     if (region === undefined) {
-      region = callerRegion;
+      region = locationHint ?? callerRegion;
       this.regions.set(objectKey, region);
     }
     return region;

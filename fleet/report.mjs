@@ -53,14 +53,14 @@ export function headline(results) {
   };
 }
 
-function loadLines(label, load) {
+function loadLines(label, load, fitOf = "") {
   const lines = [];
   lines.push(
     `${label}: ${num(load.requests)} requests (${num(load.failed)} failed), ${num(load.per_isolate_hour, 1)} per isolate-hour, ` +
       `at most ${num(load.max_per_isolate_second)} from one isolate in one second`,
   );
   const fit = load.scaled.fit;
-  lines.push(`  fitted per second: ${num(fit.perIsolate, 4)} × isolates + ${num(fit.perLocation, 4)} × locations`);
+  lines.push(`  fitted per second${fitOf}: ${num(fit.perIsolate, 4)} × isolates + ${num(fit.perLocation, 4)} × locations`);
   lines.push(
     `  scaled req/s     ${SIZES.map((n) => lpad(SIZE_NAMES[n], 9)).join("")}\n` +
       `    mean           ${SIZES.map((n) => lpad(num(load.scaled.mean_rps[n]), 9)).join("")}\n` +
@@ -108,7 +108,7 @@ function scenarioText(r) {
     out.push(
       `replay shards: ${r.shards.used} used (placed: ${list(r.shards.regions)}), requests per shard min ${num(r.shards.requests.min)} / median ${num(r.shards.requests.median)} / max ${num(r.shards.requests.max)}`,
     );
-    out.push(...loadLines(`busiest shard (${r.shards.busiest.name}, in ${r.shards.busiest.region ?? "-"})`, r.shards.busiest));
+    out.push(...loadLines(`busiest shard (${r.shards.busiest.name}, in ${r.shards.busiest.region ?? "-"})`, r.shards.busiest, " (all shards' calls, for the mix)"));
   }
   out.push(`latency, virtual ms (cold: requests that started before their isolate had answered anything):`);
   out.push(...latencyTable(r.latency_ms));

@@ -8,8 +8,12 @@
 // one JSON object on the last line. Everything it starts is stopped on the
 // way out, on failure and Ctrl-C too.
 //
-//   npm run fleet -- [--json] [--scenario steady,revoke] [--seed N] [--rate R]
-//                    [--time-scale F] [--jobs N] [--list]
+//   npm run fleet -- [--json] [--smoke] [--scenario steady,revoke] [--seed N]
+//                    [--rate R] [--time-scale F] [--jobs N] [--list]
+//
+// --smoke: every scenario on five isolates with phases a tenth as long; checks
+// that the simulator runs and prints only the JSON line (its figures mean
+// nothing at that size). A minute or so.
 //
 // --jobs: scenarios run at once, each in its own workerd (default 2: the
 // machine's cores). A scenario's figures do not depend on it: time is virtual.
@@ -29,7 +33,7 @@ const CONTEXTS = { default: { cache_mode: "both" } };
 const SCENARIO_TIMEOUT_MS = 240_000;
 
 function parseArgs(argv) {
-  const args = { json: false, list: false, scenarios: undefined, seed: 1, settings: {}, jobs: 2 };
+  const args = { json: false, list: false, smoke: false, scenarios: undefined, seed: 1, settings: {}, jobs: 2 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -43,13 +47,14 @@ function parseArgs(argv) {
       return v;
     };
     if (a === "--json") args.json = true;
+    else if (a === "--smoke") args.smoke = true;
     else if (a === "--list") args.list = true;
     else if (a === "--scenario" || a === "--scenarios") args.scenarios = value().split(",").filter(Boolean);
     else if (a === "--seed") args.seed = number("--seed");
     else if (a === "--rate") args.settings.rate = number("--rate");
     else if (a === "--time-scale") args.settings.timeScale = number("--time-scale");
     else if (a === "--jobs") args.jobs = Math.max(1, Math.floor(number("--jobs")));
-    else throw new Error(`unknown argument ${a} (--json, --scenario a,b, --seed N, --rate R, --time-scale F, --jobs N, --list)`);
+    else throw new Error(`unknown argument ${a} (--json, --smoke, --scenario a,b, --seed N, --rate R, --time-scale F, --jobs N, --list)`);
   }
   return args;
 }
@@ -121,7 +126,7 @@ async function runScenario(script, workerOptions, compat, name, args) {
       sim.mf.dispatchFetch("http://fleet.invalid/run", {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ scenario: name, seed: args.seed, settings: args.settings }),
+        body: JSON.stringify({ scenario: name, seed: args.seed, settings: args.settings, topology: args.smoke ? "small" : "default" }),
       }),
       SCENARIO_TIMEOUT_MS,
       `scenario ${name}`,
@@ -138,6 +143,7 @@ async function runScenario(script, workerOptions, compat, name, args) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  if (args.smoke) args.settings = { timeScale: 0.1, ...args.settings };
   installExitHandlers();
   process.env.WRANGLER_SEND_METRICS = "false";
   const [script, workerOptions, compat] = await Promise.all([buildWorker(), wranglerWorkerOptions(), wranglerCompat()]);
@@ -164,12 +170,13 @@ async function main() {
       const t = Date.now();
       const result = await runScenario(script, workerOptions, compat, names[i], args);
       result.real_seconds = (Date.now() - t) / 1000;
-      if (!args.json) process.stderr.write(`fleet: ${names[i]} done in ${result.real_seconds.toFixed(1)} s\n`);
+      if (!args.json && !args.smoke) process.stderr.write(`fleet: ${names[i]} done in ${result.real_seconds.toFixed(1)} s\n`);
       results[i] = result;
     }
   };
   await Promise.all(Array.from({ length: Math.min(args.jobs, names.length) }, worker));
-  if (!args.json) console.log(renderReport(results, { realSeconds: (Date.now() - started) / 1000 }));
+  if (args.smoke) console.log(`fleet smoke: ${results.length} scenarios ran in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  else if (!args.json) console.log(renderReport(results, { realSeconds: (Date.now() - started) / 1000 }));
   else {
     for (const r of results) console.log(JSON.stringify(r));
   }

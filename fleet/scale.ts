@@ -15,6 +15,8 @@
  * platform's locations (330 by default) or N if fewer. Load that comes from
  * neither (a constant, such as a few regional mirrors) is attributed to
  * locations and so overestimated: the fit errs on the side of more load.
+ * A fit on few calls is noisy in its mix as well: fit on the most calls that
+ * share a cause (scaleLoad's mixFrom).
  */
 
 export const FLEET_SIZES = [1_000, 10_000, 100_000] as const;
@@ -93,26 +95,31 @@ export function expectedPerSecond(counts: readonly number[], together: readonly 
   });
 }
 
+type Call = { t: number; location: string; isolate: number };
+
 /**
  * Scales the calls to one target (timestamps in virtual ms, each with its
- * caller's location) to fleet sizes. `isolatesPer` gives each location's
- * isolate count; `spans` the measured stretches of virtual time.
+ * caller's location and isolate) to fleet sizes. `isolatesPer` gives each
+ * location's isolate count; `spans` the measured stretches of virtual time.
  *
- * The mean is the fit extrapolated. The peak is the busiest expected second
- * (expectedPerSecond), scaled by the same mix of per-isolate and
- * per-location load as the fit.
+ * The mix of per-isolate and per-location load is fitted on `mixFrom` (the
+ * calls themselves unless given: one replay shard's few calls say little,
+ * all shards' calls say it well). The mean is the observed rate scaled by
+ * that mix; the peak is the busiest expected second (expectedPerSecond),
+ * scaled the same way.
  */
 export function scaleLoad(
-  calls: readonly { t: number; location: string; isolate: number }[],
+  calls: readonly Call[],
   isolatesPer: ReadonlyMap<string, number>,
   spans: readonly { from: number; to: number }[],
-  platformLocations = PLATFORM_LOCATIONS,
+  options: { mixFrom?: readonly Call[]; platformLocations?: number } = {},
 ): ScaledLoad {
+  const platformLocations = options.platformLocations ?? PLATFORM_LOCATIONS;
   const locations = [...isolatesPer.keys()];
   const simulatedIsolates = [...isolatesPer.values()].reduce((a, b) => a + b, 0);
   const seconds = spans.reduce((s, p) => s + (p.to - p.from) / 1000, 0);
   const totals = new Map(locations.map((l) => [l, 0]));
-  for (const c of calls) totals.set(c.location, (totals.get(c.location) ?? 0) + 1);
+  for (const c of options.mixFrom ?? calls) totals.set(c.location, (totals.get(c.location) ?? 0) + 1);
   const fit = fitLoad(locations.map((l) => ({ isolates: isolatesPer.get(l)!, count: (totals.get(l) ?? 0) / Math.max(seconds, 1e-9) })));
   const fromIsolates = fit.perIsolate * simulatedIsolates;
   const fromLocations = fit.perLocation * locations.length;
@@ -142,10 +149,11 @@ export function scaleLoad(
     });
     offset += n;
   }
+  const rate = calls.length / Math.max(seconds, 1e-9);
   const mean_rps: Record<string, number> = {};
   const peak_rps: Record<string, number> = {};
   for (const size of FLEET_SIZES) {
-    mean_rps[size] = extrapolate(fit, size, platformLocations);
+    mean_rps[size] = rate * factor(size);
     peak_rps[size] = busiest * factor(size);
   }
   return { fit, mean_rps, peak_rps, peak_second: busiestSecond };

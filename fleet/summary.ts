@@ -105,7 +105,7 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
   return out;
 }
 
-function targetLoad(calls: readonly BindingRecord[], fleet: Fleet): TargetLoad {
+function targetLoad(calls: readonly BindingRecord[], fleet: Fleet, mixFrom?: readonly BindingRecord[]): TargetLoad {
   const seconds = fleet.meter.spans.reduce((s, p) => s + (p.to - p.from) / 1000, 0);
   const isolatesPer = new Map(fleet.topology.locations.map((l) => [l.name, l.isolates]));
   let maxPerIsolateSecond = 0;
@@ -118,7 +118,7 @@ function targetLoad(calls: readonly BindingRecord[], fleet: Fleet): TargetLoad {
     failed: calls.filter((c) => !c.ok).length,
     per_isolate_hour: isolateHours > 0 ? calls.length / isolateHours : 0,
     max_per_isolate_second: maxPerIsolateSecond,
-    scaled: scaleLoad(calls, isolatesPer, fleet.meter.spans),
+    scaled: scaleLoad(calls, isolatesPer, fleet.meter.spans, { mixFrom }),
   };
 }
 
@@ -208,7 +208,8 @@ export function summarize({ name, description, fleet, extra = {} }: SummaryInput
       busiest: busiest && {
         name: busiest[0],
         region: fleet.placement.regionOf(`REPLAY_GUARD:${busiest[0]}`),
-        ...targetLoad(busiest[1], fleet),
+        // One shard's calls are few: the mix of per-isolate and per-location load is fitted on all shards'.
+        ...targetLoad(busiest[1], fleet, shardCalls),
       },
       regions: countBy(
         fleet.placement.entries().filter(([key]) => key.startsWith("REPLAY_GUARD:")),

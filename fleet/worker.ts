@@ -6,6 +6,7 @@
  * wrangler.toml reach the real KeyRingObject and ReplayGuardObject.
  */
 import type { Env } from "../src/env.js";
+import { DEFAULT_TOPOLOGY, SMALL_TOPOLOGY } from "./latency.js";
 import { runScenario, type RunOptions } from "./run-scenario.js";
 import { SCENARIOS } from "./scenarios/index.js";
 
@@ -16,7 +17,7 @@ interface FleetEnv extends Env {
   FLEET_TOKEN: string;
 }
 
-type RunRequest = Omit<RunOptions, "env" | "token" | "virtualTimers">;
+type RunRequest = Omit<RunOptions, "env" | "token" | "virtualTimers" | "topology"> & { topology?: "default" | "small" };
 
 export default {
   async fetch(request: Request, env: FleetEnv): Promise<Response> {
@@ -27,7 +28,8 @@ export default {
     if (request.method !== "POST" || url.pathname !== "/run") return new Response("POST /run or GET /scenarios\n", { status: 404 });
     const body = (await request.json()) as RunRequest;
     try {
-      const result = await runScenario({ ...body, env, token: env.FLEET_TOKEN, virtualTimers: true });
+      const topology = body.topology === "small" ? SMALL_TOPOLOGY : DEFAULT_TOPOLOGY;
+      const result = await runScenario({ ...body, topology, env, token: env.FLEET_TOKEN, virtualTimers: true });
       return Response.json(result);
     } catch (e) {
       const error = e instanceof Error ? { name: e.name, message: e.message, stack: e.stack } : { name: "Error", message: String(e) };

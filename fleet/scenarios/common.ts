@@ -18,7 +18,7 @@ export interface ScenarioSettings {
   timeScale: number;
   /** Unmeasured steady traffic before the first measured phase, seconds (isolates start within the ring's cache_ttl of its beginning). */
   warmupS: number;
-  /** Requests per second per isolate while the simulation skips ahead to a key event (keeps every copy of the ring as fresh as in a busy fleet). */
+  /** Requests per second per isolate while the simulation skips ahead to a key event (unmeasured; the skip ends with warmupS at the full rate). */
   keepAliveRate: number;
   /** Mean life of an isolate before the platform replaces it with a cold one, seconds (steady state). */
   isolateLifetimeS: number;
@@ -89,18 +89,33 @@ export async function bootstrap(ctx: ScenarioContext): Promise<void> {
   const { fleet, workload, settings } = ctx;
   const first = await perform(fleet, () => fleet.request(operator(fleet), "GET", "/v1/keys", { op: "keys" }));
   if (first.status !== 200) throw new Error(`the operator's first GET /v1/keys answered ${first.status} ${first.code}`);
-  // Isolates of a fleet in its steady state did not all start at once: each
-  // one's first request (and first fetch of the ring) falls somewhere within
-  // a cache_ttl, so that their refreshes are not in step.
-  const staggerMs = loadConfig(fleet.vars as Env).keyRing.cache_ttl * 1000;
-  await fleet.play(settings.warmupS * 1000, steadyTraffic(workload, settings.rate, { staggerMs }));
+  await fleet.play(settings.warmupS * 1000, busyAgain(ctx));
 }
 
-/** Skips to virtual time `at` under light traffic (unmeasured), so that every isolate's copy stays as fresh as in a busy fleet. */
+/**
+ * The steady mix at the full rate, each isolate joining at a random time
+ * within the ring's cache_ttl: isolates of a busy fleet did not all start (or
+ * get busy) at once, so their refreshes are not in step. Were they to join
+ * together, the ones whose copy had aged past cache_ttl would refresh in the
+ * same second and, with no jitter, stay in step ever after.
+ */
+function busyAgain(ctx: ScenarioContext) {
+  const staggerMs = loadConfig(ctx.fleet.vars as Env).keyRing.cache_ttl * 1000;
+  return steadyTraffic(ctx.workload, ctx.settings.rate, { staggerMs });
+}
+
+/**
+ * Skips to virtual time `at`, unmeasured: light traffic, then the last
+ * warmupS busy again (busyAgain), so that the isolates' copies of the ring
+ * are back in a busy fleet's state (refreshed within cache_ttl, not in step)
+ * when measuring resumes.
+ */
 export async function skipTo(ctx: ScenarioContext, at: number): Promise<void> {
   const { fleet, workload, settings } = ctx;
   fleet.measure(undefined);
-  if (at > fleet.clock.now) await fleet.play(at - fleet.clock.now, steadyTraffic(workload, settings.keepAliveRate));
+  const busyFrom = at - settings.warmupS * 1000;
+  if (busyFrom > fleet.clock.now) await fleet.play(busyFrom - fleet.clock.now, steadyTraffic(workload, settings.keepAliveRate));
+  if (at > fleet.clock.now) await fleet.play(at - fleet.clock.now, busyAgain(ctx));
 }
 
 /** Every `step`-th isolate restarts cold. */

@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { VirtualClock } from "../../fleet/clock.js";
 import { KvModel, KvRateLimitError, spreadDelays } from "../../fleet/kv.js";
+import { Placement } from "../../fleet/latency.js";
 import { expectedPerSecond, extrapolate, fitLoad, scaleLoad } from "../../fleet/scale.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -59,6 +60,16 @@ describe("the KV model", () => {
   it("spreads propagation delays evenly up to the maximum", () => {
     const d = spreadDelays(["a", "b", "c", "d"], 60, (x) => x);
     expect([...d.values()]).toEqual([7500, 22500, 37500, 52500]);
+  });
+});
+
+describe("Durable Object placement", () => {
+  it("puts an object where its first caller is, or where the first call's location hint says, for good", () => {
+    const p = new Placement();
+    expect(p.place("KEY_RING:ring", "weur")).toBe("weur");
+    expect(p.place("KEY_RING:ring", "apac", "enam")).toBe("weur");
+    expect(p.place("REPLAY_GUARD:replay:1", "weur", "apac")).toBe("apac");
+    expect(p.regionOf("REPLAY_GUARD:replay:1")).toBe("apac");
   });
 });
 
