@@ -12,18 +12,13 @@
  * ring) was issued as valid, so its failed opens count too, and are also
  * counted apart.
  */
+import reference from "../bench/reference.json";
 import { encodeBase64url } from "../src/core/index.js";
 import type { Fleet, Isolate } from "./fleet.js";
 import type { Random } from "./random.js";
 
-/** The session every ticket carries: TLS 1.2, as the worker tests' harness uses. */
-export const TLS12_SESSION = {
-  version: "TLSv1.2",
-  cipher_suite: 49195,
-  master_secret: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v",
-  extended_master_secret: true,
-  server_name: "resume.example-a.com",
-};
+/** The session every ticket and stored session carries: the benchmark's reference TLS 1.2 session. */
+export const TLS12_SESSION = reference;
 
 /**
  * Single-use tickets live this long: long enough to be opened, short enough
