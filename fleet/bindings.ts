@@ -9,6 +9,7 @@ import type { VirtualClock } from "./clock.js";
 import { KV_LIMITS, KvRateLimitError, type KvModel } from "./kv.js";
 import type { LatencyModel, Placement } from "./latency.js";
 import type { Caller, Meter } from "./meter.js";
+import type { Random } from "./random.js";
 
 /** Injected outages: a Durable Object that cannot be reached between two virtual times. */
 export class Faults {
@@ -26,6 +27,8 @@ export class Faults {
 export interface BindingContext {
   clock: VirtualClock;
   latency: LatencyModel;
+  /** The caller's own random stream, for latency jitter. */
+  random: Random;
   placement: Placement;
   meter: Meter;
   faults: Faults;
@@ -63,9 +66,9 @@ function wrapStub(binding: string, id: DurableObjectId, stub: () => DurableObjec
       // Not a thenable: `await stub` must not look for RPC methods.
       if (typeof prop !== "string" || prop === "then") return undefined;
       return async (...args: unknown[]) => {
-        const { clock, latency, placement, meter, faults, caller } = ctx;
+        const { clock, latency, placement, meter, faults, caller, random } = ctx;
         const t = clock.now;
-        const rtt = latency.doRoundTrip(caller.region, placement.place(key, caller.region, locationHint));
+        const rtt = latency.doRoundTrip(caller.region, placement.place(key, caller.region, locationHint), random);
         const there = Math.floor(rtt / 2);
         const record = (ok: boolean, failure?: "down" | "error") =>
           meter.call({ kind: "do", op: `${binding}.${prop}`, target: name, t, ok, ...(failure && { failure }), ...caller });
@@ -113,13 +116,13 @@ function toBytes(value: unknown): Uint8Array {
 
 /** The KV namespace as one isolate of one location sees it: the shared model, with latency and counting. */
 export function kvView(model: KvModel, ctx: BindingContext): KVNamespace {
-  const { clock, latency, meter, caller } = ctx;
+  const { clock, latency, meter, caller, random } = ctx;
   const record = (op: string, key: string, t: number, ok: boolean, failure?: "refused" | "error") =>
     meter.call({ kind: "kv", op, target: key, t, ok, ...(failure && { failure }), ...caller });
 
   async function write(kind: "put" | "delete", key: string, value: Uint8Array | undefined, ttl: number | undefined): Promise<void> {
     const t = clock.now;
-    await clock.sleep(latency.kvWrite());
+    await clock.sleep(latency.kvWrite(random));
     try {
       model.write(caller.location, key, value, clock.now, ttl);
     } catch (e) {
@@ -137,7 +140,7 @@ export function kvView(model: KvModel, ctx: BindingContext): KVNamespace {
       if (type === "stream") notModelled("get as a stream");
       const t = clock.now;
       const { value, hot } = model.read(caller.location, key, t, options.cacheTtl);
-      await clock.sleep(latency.kvRead(hot));
+      await clock.sleep(latency.kvRead(hot, random));
       record(hot ? "get.hot" : "get.cold", key, t, true);
       if (value === undefined) return null;
       if (type === "arrayBuffer") return value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);

@@ -79,8 +79,8 @@ const before = (x: Timer, y: Timer) => x.at < y.at || (x.at === y.at && x.seq < 
 export interface ClockOptions {
   /**
    * Real event-loop turns with nothing happening before the system counts as
-   * idle. A request body read or a response body takes one turn; crypto is
-   * tracked (fleet/runtime.ts). 3 leaves a margin; the fleet test checks
+   * idle. Crypto and body reads are tracked (fleet/runtime.ts); the turns are
+   * a margin for whatever else resolves a turn late. The fleet test checks
    * that a larger value changes nothing.
    */
   quietTurns?: number;

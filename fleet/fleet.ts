@@ -116,7 +116,7 @@ export class Fleet {
     this.clock = new VirtualClock(options.startMs ?? FLEET_START_MS, { quietTurns: options.quietTurns });
     this.random = new Random(options.seed ?? 1);
     this.topology = options.topology ?? DEFAULT_TOPOLOGY;
-    this.latency = new LatencyModel({ ...DEFAULT_LATENCY, ...options.latency }, this.random.fork("latency"));
+    this.latency = new LatencyModel({ ...DEFAULT_LATENCY, ...options.latency });
     const kvSettings = { ...DEFAULT_KV, ...options.kv };
     this.kvDelays = spreadDelays(this.topology.locations.map((l) => l.name), kvSettings.propagation_max_s, (items) => this.random.fork("kv").shuffle(items));
     this.kv = new KvModel(kvSettings, (location) => this.kvDelays.get(location) ?? 0);
@@ -132,6 +132,7 @@ export class Fleet {
       }
     }
     objectHooks.onAlarm = (key, at) => this.alarmSet(key, at);
+    objectHooks.track = (work, label) => this.clock.track(work, label);
   }
 
   /** A new app in this slot: an isolate starting cold, with the current settings. */
@@ -147,6 +148,7 @@ export class Fleet {
     const ctx: BindingContext = {
       clock: this.clock,
       latency: this.latency,
+      random: this.random.fork(`latency:${isolate.id}:${isolate.generation}`),
       placement: this.placement,
       meter: this.meter,
       faults: this.faults,
@@ -232,6 +234,8 @@ export class Fleet {
     if (options.body !== undefined) {
       body = JSON.stringify(options.body);
       headers["content-type"] = "application/json";
+      // As a terminator's HTTP client sends it.
+      headers["content-length"] = String(new TextEncoder().encode(body).length);
     }
     const cold = isolate.cold;
     const generation = isolate.generation;
@@ -293,7 +297,8 @@ export class Fleet {
 
   /** Stops listening to the objects' alarms (the fleet is done). */
   close(): void {
-    if (objectHooks.onAlarm) objectHooks.onAlarm = undefined;
+    objectHooks.onAlarm = undefined;
+    objectHooks.track = undefined;
     for (const timer of this.alarms.values()) timer.cancelled = true;
     this.alarms.clear();
   }

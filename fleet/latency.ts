@@ -75,27 +75,29 @@ export const DEFAULT_LATENCY: LatencySettings = {
   jitter: 0.1,
 };
 
+/**
+ * The cost of each call. Jitter comes from the caller's own random stream
+ * (each isolate has one), so that calls of other isolates that happen at the
+ * same virtual instant, in whatever real order, do not change it.
+ */
 export class LatencyModel {
-  constructor(
-    readonly settings: LatencySettings,
-    private readonly random: Random,
-  ) {}
+  constructor(readonly settings: LatencySettings) {}
 
-  private jittered(ms: number): number {
+  private jittered(ms: number, rng: Random): number {
     const j = this.settings.jitter;
-    return Math.max(0, Math.round(ms * this.random.uniform(1 - j, 1 + j)));
+    return Math.max(0, Math.round(ms * rng.uniform(1 - j, 1 + j)));
   }
 
-  doRoundTrip(callerRegion: string, objectRegion: string): number {
-    return this.jittered(callerRegion === objectRegion ? this.settings.do_same_region_ms : this.settings.do_cross_region_ms);
+  doRoundTrip(callerRegion: string, objectRegion: string, rng: Random): number {
+    return this.jittered(callerRegion === objectRegion ? this.settings.do_same_region_ms : this.settings.do_cross_region_ms, rng);
   }
 
-  kvRead(hot: boolean): number {
-    return this.jittered(hot ? this.settings.kv_hot_read_ms : this.settings.kv_cold_read_ms);
+  kvRead(hot: boolean, rng: Random): number {
+    return this.jittered(hot ? this.settings.kv_hot_read_ms : this.settings.kv_cold_read_ms, rng);
   }
 
-  kvWrite(): number {
-    return this.jittered(this.settings.kv_write_ms);
+  kvWrite(rng: Random): number {
+    return this.jittered(this.settings.kv_write_ms, rng);
   }
 }
 

@@ -40,10 +40,17 @@ export const objectHooks = {
   envOverrides: {} as Partial<Record<"MASTER_KEY" | "API_TOKENS" | "CONTEXTS" | "KEY_RING_SETTINGS" | "REPLAY_GUARD_SHARDS" | "JWT_ISSUERS", string>>,
   /** Told of every alarm an object sets (ms) or deletes (null). */
   onAlarm: undefined as ((meterKey: string, at: number | null) => void) | undefined,
+  /**
+   * Tracks an object's own alarm calls on the fleet's clock: the replay guard
+   * arms its sweep after answering (a floating promise), work no request
+   * waits for but the clock must.
+   */
+  track: undefined as (<T>(work: Promise<T>, label: string) => Promise<T>) | undefined,
   reset(): void {
     this.meters.clear();
     this.envOverrides = {};
     this.onAlarm = undefined;
+    this.track = undefined;
   },
 };
 
@@ -74,18 +81,25 @@ function meterStorage(ctx: DurableObjectState, meterKey: string): InstanceMeter 
     if (instance.inAlarm) m.rowsWrittenByAlarms += cursor.rowsWritten;
     return cursor;
   }) as typeof sql.exec;
+  const tracked = <T>(work: Promise<T>, label: string) => objectHooks.track?.(work, label) ?? work;
+  const getAlarm = storage.getAlarm.bind(storage);
+  storage.getAlarm = (options) => tracked(getAlarm(options), "getAlarm");
   const setAlarm = storage.setAlarm.bind(storage);
-  storage.setAlarm = async (time, options) => {
+  storage.setAlarm = (time, options) => {
     m.setAlarm++;
     if (instance.inAlarm) m.setAlarmByAlarms++;
-    await setAlarm(time, options);
-    objectHooks.onAlarm?.(meterKey, time instanceof Date ? time.getTime() : time);
+    return tracked(
+      setAlarm(time, options).then(() => objectHooks.onAlarm?.(meterKey, time instanceof Date ? time.getTime() : time)),
+      "setAlarm",
+    );
   };
   const deleteAlarm = storage.deleteAlarm.bind(storage);
-  storage.deleteAlarm = async (options) => {
+  storage.deleteAlarm = (options) => {
     m.deleteAlarm++;
-    await deleteAlarm(options);
-    objectHooks.onAlarm?.(meterKey, null);
+    return tracked(
+      deleteAlarm(options).then(() => objectHooks.onAlarm?.(meterKey, null)),
+      "deleteAlarm",
+    );
   };
   return instance;
 }

@@ -4,7 +4,7 @@
  */
 import type { VirtualClock } from "./clock.js";
 import { Fleet, type FleetOptions } from "./fleet.js";
-import { installVirtualTimers, trackCrypto } from "./runtime.js";
+import { installVirtualTimers, trackRuntime } from "./runtime.js";
 import { DEFAULT_SETTINGS, scenarioNamed, type ScenarioSettings } from "./scenarios/index.js";
 import { summarize, type ScenarioSummary } from "./summary.js";
 import { Workload } from "./workload.js";
@@ -37,10 +37,10 @@ export async function runScenario(options: RunOptions): Promise<ScenarioResult> 
   const settings = { ...DEFAULT_SETTINGS, ...options.settings };
   const fleet = new Fleet(options);
   const startedAt = fleet.clock.now;
-  const undoCrypto = trackCrypto(fleet.clock);
+  const undoTracking = trackRuntime(fleet.clock);
   const undoTimers = options.virtualTimers ? installVirtualTimers(fleet.clock) : () => undefined;
   try {
-    const workload = new Workload(fleet, fleet.random.fork("workload"));
+    const workload = new Workload(fleet);
     const extra = await scenario.run({ fleet, workload, settings, random: fleet.random.fork("scenario") });
     fleet.measure(undefined);
     return {
@@ -59,7 +59,7 @@ export async function runScenario(options: RunOptions): Promise<ScenarioResult> 
     };
   } finally {
     undoTimers();
-    undoCrypto();
+    undoTracking();
     fleet.close();
   }
 }

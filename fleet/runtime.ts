@@ -2,9 +2,8 @@
  * Puts the runtime's own asynchronous work on the virtual clock while a
  * scenario runs, and takes it off again afterwards:
  *
- * - WebCrypto: every SubtleCrypto call is tracked, so the clock never
- *   advances while a request is between two crypto steps (workerd resolves
- *   them a real event-loop turn later, not as microtasks);
+ * - WebCrypto and body reads: tracked, so the clock never advances while a
+ *   request is between two such steps (trackRuntime);
  * - timers (optional): setTimeout/clearTimeout become virtual, so a wait the
  *   service itself makes (a take's 1.1 s retry of a rate-limited delete)
  *   costs its virtual time. Only the simulator Worker installs them: the
@@ -16,20 +15,40 @@ const SUBTLE_METHODS = [
   "encrypt", "decrypt", "sign", "verify", "digest", "generateKey", "deriveKey", "deriveBits", "importKey", "exportKey", "wrapKey", "unwrapKey",
 ] as const;
 
-/** Tracks every SubtleCrypto operation on `clock`; returns the undo. */
-export function trackCrypto(clock: VirtualClock): () => void {
-  const proto = Object.getPrototypeOf(crypto.subtle) as Record<string, unknown>;
+const BODY_METHODS = ["arrayBuffer", "text", "json", "bytes", "blob", "formData"] as const;
+
+/** Wraps each named method of `proto` so that the promises it returns are tracked on `clock`; returns the undo. */
+function trackMethods(clock: VirtualClock, proto: Record<string, unknown>, names: readonly string[], label: string): () => void {
   const originals = new Map<string, unknown>();
-  for (const name of SUBTLE_METHODS) {
+  for (const name of names) {
     const original = proto[name];
     if (typeof original !== "function") continue;
     originals.set(name, original);
-    proto[name] = function (this: SubtleCrypto, ...args: unknown[]) {
-      return clock.track((original as (...a: unknown[]) => Promise<unknown>).apply(this, args), `crypto.${name}`);
+    proto[name] = function (this: unknown, ...args: unknown[]) {
+      return clock.track((original as (...a: unknown[]) => Promise<unknown>).apply(this, args), `${label}.${name}`);
     };
   }
   return () => {
     for (const [name, original] of originals) proto[name] = original;
+  };
+}
+
+/**
+ * Tracks on `clock` the runtime's asynchronous work that the service awaits
+ * between two modelled waits: every SubtleCrypto operation, and reading a
+ * request or response body (whole, or chunk by chunk from a stream). workerd
+ * resolves these a real event-loop turn or more later, not as microtasks; the
+ * clock must not move while one is pending. Returns the undo.
+ */
+export function trackRuntime(clock: VirtualClock): () => void {
+  const undo = [
+    trackMethods(clock, Object.getPrototypeOf(crypto.subtle) as Record<string, unknown>, SUBTLE_METHODS, "crypto"),
+    trackMethods(clock, Request.prototype as unknown as Record<string, unknown>, BODY_METHODS, "Request"),
+    trackMethods(clock, Response.prototype as unknown as Record<string, unknown>, BODY_METHODS, "Response"),
+    trackMethods(clock, ReadableStreamDefaultReader.prototype as unknown as Record<string, unknown>, ["read"], "ReadableStreamDefaultReader"),
+  ];
+  return () => {
+    for (const u of undo.reverse()) u();
   };
 }
 

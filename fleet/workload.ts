@@ -87,10 +87,7 @@ export class Workload {
   private readonly unopened: IssuedTicket[] = [];
   private readonly known = new Set<number>();
 
-  constructor(
-    readonly fleet: Fleet,
-    private readonly random: Random,
-  ) {}
+  constructor(readonly fleet: Fleet) {}
 
   /** Every key id a ticket was sealed under so far. */
   keyIds(): number[] {
@@ -150,19 +147,19 @@ export class Workload {
   }
 
   /** A reusable ticket from anywhere in the fleet, not expired. */
-  pickReusable(): IssuedTicket | undefined {
+  pickReusable(rng: Random): IssuedTicket | undefined {
     const now = this.fleet.clock.seconds;
     for (let tries = 0; tries < 8 && this.reusable.length > 0; tries++) {
-      const t = this.random.pick(this.reusable);
+      const t = rng.pick(this.reusable);
       if (now < t.expiresAt) return t;
     }
     return undefined;
   }
 
   /** A single-use ticket nobody has opened yet, taken out of the pool. */
-  takeUnopened(): IssuedTicket | undefined {
+  takeUnopened(rng: Random): IssuedTicket | undefined {
     while (this.unopened.length > 0) {
-      const i = this.random.int(this.unopened.length);
+      const i = rng.int(this.unopened.length);
       const t = this.unopened[i]!;
       this.unopened[i] = this.unopened[this.unopened.length - 1]!;
       this.unopened.pop();
@@ -171,13 +168,13 @@ export class Workload {
     return undefined;
   }
 
-  /** One request of the mix: an open when there is a ticket to open, else a seal. */
-  async one(isolate: Isolate, op: Op): Promise<void> {
+  /** One request of the mix: an open when there is a ticket to open, else a seal. Choices come from the caller's stream. */
+  async one(isolate: Isolate, op: Op, rng: Random): Promise<void> {
     if (op === "open") {
-      const t = this.pickReusable();
+      const t = this.pickReusable(rng);
       if (t) return void (await this.open(isolate, t));
     } else if (op === "open_single") {
-      const t = this.takeUnopened();
+      const t = this.takeUnopened(rng);
       if (t) return void (await this.open(isolate, t));
     }
     await this.seal(isolate, op === "seal_single" || op === "open_single");
@@ -249,7 +246,7 @@ export function arrivals(fleet: Fleet, ratePerIsolate: number, send: (isolate: I
 
 /** The steady mix at `ratePerIsolate` requests per second per isolate. */
 export function steadyTraffic(workload: Workload, ratePerIsolate: number, options: Omit<ArrivalOptions, "label"> = {}) {
-  return arrivals(workload.fleet, ratePerIsolate, (isolate, rng) => workload.one(isolate, pickOp(STEADY_MIX, rng)), { ...options, label: "steady" });
+  return arrivals(workload.fleet, ratePerIsolate, (isolate, rng) => workload.one(isolate, pickOp(STEADY_MIX, rng), rng), { ...options, label: "steady" });
 }
 
 /** Isolates come and go: each is replaced by a cold one after an exponential lifetime of this mean. */

@@ -43,8 +43,8 @@ export const deploy: Scenario = {
     const firstContact = async () => {
       await Promise.all(
         fleet.isolates.flatMap((isolate) =>
-          Array.from({ length: FIRST_CONTACT_OPENS }, async () => {
-            const t = workload.pickReusable();
+          Array.from({ length: FIRST_CONTACT_OPENS }, async (_, k) => {
+            const t = workload.pickReusable(ctx.random.fork(`first-contact:${isolate.id}:${k}`));
             if (t) await workload.open(isolate, t);
           }),
         ),
