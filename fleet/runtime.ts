@@ -4,12 +4,15 @@
  *
  * - WebCrypto and body reads: tracked, so the clock never advances while a
  *   request is between two such steps (trackRuntime);
+ * - randomness: crypto.getRandomValues from the scenario's seed
+ *   (seedRandomValues), so that a run can be repeated;
  * - timers (optional): setTimeout/clearTimeout become virtual, so a wait the
  *   service itself makes (a take's 1.1 s retry of a rate-limited delete)
  *   costs its virtual time. Only the simulator Worker installs them: the
  *   test runner inside workerd keeps real timers for its own timeouts.
  */
 import type { VirtualClock, Timer } from "./clock.js";
+import type { Random } from "./random.js";
 
 const SUBTLE_METHODS = [
   "encrypt", "decrypt", "sign", "verify", "digest", "generateKey", "deriveKey", "deriveBits", "importKey", "exportKey", "wrapKey", "unwrapKey",
@@ -70,5 +73,29 @@ export function installVirtualTimers(clock: VirtualClock): () => void {
   return () => {
     g.setTimeout = realSet;
     g.clearTimeout = realClear;
+  };
+}
+
+/**
+ * crypto.getRandomValues from the scenario's seed: ticket nonces, key ids and
+ * session ids decide which replay shard a ticket goes to, and so where each
+ * shard is placed and what every later call costs. Seeded, a run is repeated
+ * exactly by the same seed (up to calls that reach one object at the same
+ * virtual instant), so that two versions of the code can be compared on the
+ * same workload. Key material made by crypto.subtle stays truly random.
+ * Returns the undo.
+ */
+export function seedRandomValues(random: Random): () => void {
+  const proto = Object.getPrototypeOf(crypto) as { getRandomValues: Crypto["getRandomValues"] };
+  const original = proto.getRandomValues;
+  proto.getRandomValues = function <T extends ArrayBufferView | null>(array: T): T {
+    if (array) {
+      const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+      bytes.set(random.bytes(bytes.length));
+    }
+    return array;
+  } as Crypto["getRandomValues"];
+  return () => {
+    proto.getRandomValues = original;
   };
 }

@@ -163,7 +163,8 @@ export class Workload {
       const t = this.unopened[i]!;
       this.unopened[i] = this.unopened[this.unopened.length - 1]!;
       this.unopened.pop();
-      if (this.fleet.clock.seconds < t.expiresAt) return t;
+      // Not opened elsewhere already (a scenario may open one itself), not expired.
+      if (!t.opened && this.fleet.clock.seconds < t.expiresAt) return t;
     }
     return undefined;
   }

@@ -125,9 +125,11 @@ describe("replays of one single-use ticket from every location", () => {
   });
 
   it("give the same figures however long the clock waits for the real code to settle", () => {
+    // Same seed, so same workload, nonces and shard placements: any difference would be the clock's.
     expect(b.requests).toEqual(a.requests);
+    expect(b.latency_ms).toEqual(a.latency_ms);
     expect(b.durable_objects.requests).toEqual(a.durable_objects.requests);
-    expect(b.latency_ms.replay!.p50).toBe(a.latency_ms.replay!.p50);
+    expect(b.outcomes).toEqual(a.outcomes);
     expect(b.simulation.advances).toBe(a.simulation.advances);
   });
 });
