@@ -92,6 +92,13 @@ export class Fleet {
     return `KEY_RING:${this.ringName}`;
   }
 
+  /** Virtual ms since the fleet started: what a run's randomness may depend on (not the start itself). */
+  get elapsed(): number {
+    return this.clock.now - this.startMs;
+  }
+
+  private readonly startMs: number;
+
   readonly clock: VirtualClock;
   readonly random: Random;
   readonly latency: LatencyModel;
@@ -113,7 +120,8 @@ export class Fleet {
   private usageAtStart = new Map<string, ObjectMeter>();
 
   constructor(private readonly options: FleetOptions) {
-    this.clock = new VirtualClock(options.startMs ?? FLEET_START_MS, { quietTurns: options.quietTurns });
+    this.startMs = options.startMs ?? FLEET_START_MS;
+    this.clock = new VirtualClock(this.startMs, { quietTurns: options.quietTurns });
     this.random = new Random(options.seed ?? 1);
     this.topology = options.topology ?? DEFAULT_TOPOLOGY;
     this.latency = new LatencyModel({ ...DEFAULT_LATENCY, ...options.latency });

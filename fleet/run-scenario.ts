@@ -9,6 +9,13 @@ import { DEFAULT_SETTINGS, scenarioNamed, type ScenarioSettings } from "./scenar
 import { summarize, type ScenarioSummary } from "./summary.js";
 import { Workload } from "./workload.js";
 
+/**
+ * Runs reuse the Durable Objects' storage they are given: a run in storage an
+ * earlier run used needs a ring of its own (ringName) and a later start
+ * (startMs), since the same seed makes the same ticket nonces and key ids and
+ * the replay guard remembers those of the earlier run until they expire.
+ * `npm run fleet` gives each scenario a fresh Miniflare instead.
+ */
 export interface RunOptions extends FleetOptions {
   scenario: string;
   settings?: Partial<ScenarioSettings>;

@@ -229,7 +229,7 @@ export function arrivals(fleet: Fleet, ratePerIsolate: number, send: (isolate: I
     const inflight = new Set<Promise<unknown>>();
     await Promise.all(
       isolates.map(async (isolate) => {
-        const rng = fleet.random.fork(`${label}:${isolate.id}:${fleet.clock.now}`);
+        const rng = fleet.random.fork(`${label}:${isolate.id}:${fleet.elapsed}`);
         if (staggerMs > 0) await fleet.clock.sleep(rng.uniform(0, staggerMs));
         for (;;) {
           const gap = rng.exponential(1000 / ratePerIsolate);
@@ -255,7 +255,7 @@ export function churn(fleet: Fleet, meanLifetimeS: number) {
   return async (end: number): Promise<void> => {
     await Promise.all(
       fleet.isolates.map(async (isolate) => {
-        const rng = fleet.random.fork(`churn:${isolate.id}:${fleet.clock.now}`);
+        const rng = fleet.random.fork(`churn:${isolate.id}:${fleet.elapsed}`);
         for (;;) {
           const life = rng.exponential(meanLifetimeS * 1000);
           if (fleet.clock.now + life >= end) break;
