@@ -31,7 +31,7 @@ export default defineConfig({
         ],
         test: {
           name: "workerd",
-          include: ["test/core/**/*.test.ts", "test/worker/**/*.test.ts"],
+          include: ["test/core/**/*.test.ts", "test/worker/**/*.test.ts", "test/fleet/**/*.test.ts"],
         },
       },
       {
