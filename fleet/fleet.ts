@@ -24,7 +24,7 @@ export const FLEET_START_MS = 2_000_000_000_000;
 const DRAIN_LIMIT_MS = 60_000;
 
 /** The settings an isolate reads from its environment (vars and secrets), not its bindings. */
-export type FleetVars = Partial<Record<Exclude<keyof Env, "SESSIONS" | "KEY_RING" | "REPLAY_GUARD" | "METRICS">, string>>;
+export type FleetVars = Partial<Record<Exclude<keyof Env, "SESSIONS" | "KEY_RING" | "KEY_VAULT" | "REPLAY_GUARD" | "METRICS">, string>>;
 
 export interface FleetOptions {
   /** The Worker's environment: the real Durable Object namespaces and the settings (MASTER_KEY, API_TOKENS, CONTEXTS...). */
@@ -130,7 +130,7 @@ export class Fleet {
     this.kv = new KvModel(kvSettings, (location) => this.kvDelays.get(location) ?? 0);
     this.token = options.token;
     this.ringName = options.ringName ?? RING_OBJECT_NAME;
-    const { SESSIONS: _kv, KEY_RING: _ring, REPLAY_GUARD: _guard, METRICS: _metrics, ...vars } = options.env;
+    const { SESSIONS: _kv, KEY_RING: _ring, KEY_VAULT: _vault, REPLAY_GUARD: _guard, METRICS: _metrics, ...vars } = options.env;
     this.vars = vars as FleetVars;
     for (const location of this.topology.locations) {
       for (let i = 0; i < location.isolates; i++) {
@@ -167,6 +167,7 @@ export class Fleet {
       ...(this.vars as Env),
       SESSIONS: kvView(this.kv, ctx),
       KEY_RING: wrapNamespace("KEY_RING", base.KEY_RING, ctx),
+      KEY_VAULT: base.KEY_VAULT,
       REPLAY_GUARD: wrapNamespace("REPLAY_GUARD", base.REPLAY_GUARD, ctx),
     };
   }

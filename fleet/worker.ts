@@ -11,6 +11,8 @@ import { runScenario, type RunOptions } from "./run-scenario.js";
 import { SCENARIOS } from "./scenarios/index.js";
 
 export { KeyRingObject, ReplayGuardObject } from "./objects.js";
+// Not metered yet: the ring object calls it on key events only.
+export { KeyVaultObject } from "../src/keyring/vault.js";
 
 interface FleetEnv extends Env {
   /** The bearer token the workload sends (fleet/run.mjs generates it with its hash in API_TOKENS). */
