@@ -1,7 +1,12 @@
 import { createHash } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { buildStatusScript } from "./scripts/status-script.mjs";
 import { TEST_CONTEXTS, TEST_MASTER_KEY, TEST_TOKENS } from "./test/worker/fixtures.js";
+
+// Every project bundles the Worker, whose status page imports its script
+// bundled from src/status/client: built here first, from the current sources.
+await buildStatusScript();
 
 const apiTokens = Object.fromEntries(
   Object.entries(TEST_TOKENS).map(([token, grant]) => [createHash("sha256").update(token).digest("hex"), grant]),

@@ -5,8 +5,12 @@
  * SHA-256, so nothing else may run or load, and fetches go only to this
  * origin. The page itself needs no token: the data does, and the operator
  * types one in (kept in sessionStorage, never localStorage or cookies).
+ *
+ * The script is TypeScript in src/status/client/ (type-checked with DOM
+ * types), bundled into one string by scripts/status-script.mjs; the element
+ * ids it looks up are listed in client/shapes.ts (PAGE_IDS).
  */
-import { STATUS_SCRIPT } from "./script.js";
+import { STATUS_SCRIPT } from "./script.bundle.js";
 
 export const STATUS_STYLE = `
 :root { color-scheme: light; --pending: #e0a100; --active: #1f9d55; --retiring: #7b8ba3; --ink: #1d2430; --muted: #5b6575; --line: #d8dde5; }

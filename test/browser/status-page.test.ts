@@ -3,12 +3,14 @@
  * by Miniflare on 127.0.0.1 (test/e2e/service.ts), the page opened at /, a
  * token typed in, and the SVG timeline checked against GET /v1/keys. A
  * screenshot goes to test-results/status-page.png. Runs in the node project.
+ * The script the page runs is the bundle of src/status/client as it is now.
  */
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { launchChromium } from "./launch.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bundleStatusScript } from "../../scripts/status-script.mjs";
 import { startService, type Service } from "../e2e/service.js";
 
 const RESULTS = fileURLToPath(new URL("../../test-results/", import.meta.url));
@@ -106,6 +108,13 @@ async function submitToken(page: Page, token: string): Promise<void> {
 }
 
 describe("the status page in Chromium", () => {
+  it("runs the script bundled from src/status/client as it is now", async () => {
+    if (setupError) throw setupError;
+    const html = await (await fetch(`${server!.url}/`)).text();
+    const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]);
+    expect(scripts).toEqual([await bundleStatusScript()]);
+  });
+
   it("draws the key ring as a timeline and shows the counters", async () => {
     if (setupError) throw setupError;
     await exercise();
