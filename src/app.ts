@@ -11,14 +11,14 @@ import { errorResponse } from "./http/errors.js";
 import { ServiceError } from "./errors.js";
 import { requestLog } from "./observability/log.js";
 import { ServiceMetrics } from "./observability/metrics.js";
-import { apiRoutes, methodsFor } from "./http/route.js";
-import { docs } from "./routes/docs.js";
-import { health } from "./routes/health.js";
-import { keys } from "./routes/keys.js";
-import { metricsRoute } from "./routes/metrics.js";
-import { sessions } from "./routes/sessions.js";
-import { status } from "./routes/status.js";
-import { tickets } from "./routes/tickets.js";
+import { RouteTable } from "./http/route.js";
+import { docsRoutes } from "./routes/docs.js";
+import { healthRoutes } from "./routes/health.js";
+import { keyRoutes } from "./routes/keys.js";
+import { metricsRoutes } from "./routes/metrics.js";
+import { sessionRoutes } from "./routes/sessions.js";
+import { statusRoutes } from "./routes/status.js";
+import { ticketRoutes } from "./routes/tickets.js";
 import type { Env } from "./env.js";
 import { regionOfRequest, type Region } from "./replay/regions.js";
 import { servicesFactory, systemClock, type Clock, type Services } from "./services.js";
@@ -40,20 +40,22 @@ export interface AppOptions {
   servicesFor?: (env: Env) => Services;
 }
 
-export function createApp(options: AppOptions = {}) {
+/** The Hono app, and the table of its routes (what its API document lists). */
+export type App = Hono<AppEnv> & { readonly routeTable: RouteTable };
+
+export function createApp(options: AppOptions = {}): App {
   const clock = options.clock ?? systemClock;
   const servicesFor = options.servicesFor ?? servicesFactory({ clock, ringName: options.ringName, jwksFetch: options.jwksFetch, ringCache: options.ringCache, region: options.region });
   const app = new Hono<AppEnv>();
   // Per app, so per isolate in production (and per simulated location in tests).
   const metrics = new ServiceMetrics();
+  const routes = new RouteTable();
 
   // First, so that it sees every answer, errors included (it reads c.error).
   app.use("*", requestLog({ metrics, clock, write: options.writeLog }));
   // Before the routes and the auth middleware: a preflight carries no token, and errors need the headers too.
-  app.use("*", cors());
-  app.route("/", health);
-  app.route("/", status);
-  app.route("/", docs);
+  app.use("*", cors(routes));
+  routes.mount(app, [...healthRoutes, ...statusRoutes, ...docsRoutes(routes)]);
 
   const authenticated: MiddlewareHandler<AppEnv> = async (c, next) => {
     const services = servicesFor(c.env);
@@ -68,15 +70,11 @@ export function createApp(options: AppOptions = {}) {
   app.use("/v1/*", authenticated);
   app.use("/metrics", authenticated);
 
-  app.route("/", tickets);
-  app.route("/", keys);
-  app.route("/", sessions);
-  app.route("/", metricsRoute(metrics));
+  routes.mount(app, [...ticketRoutes, ...keyRoutes, ...sessionRoutes, ...metricsRoutes(metrics)]);
 
   app.notFound((c) => {
     // A path the API has, with a method it does not take: 405 and Allow.
-    const allowed = methodsFor(apiRoutes.routes, c.req.path).map((m) => m.toUpperCase());
-    if (allowed.includes("GET")) allowed.push("HEAD");
+    const allowed = routes.allowedMethods(c.req.path);
     const err = allowed.length
       ? new ServiceError("method_not_allowed", `this route takes ${allowed.join(", ")}`, { headers: { allow: allowed.join(", ") } })
       : new ServiceError("not_found", "no such route");
@@ -92,5 +90,5 @@ export function createApp(options: AppOptions = {}) {
     }
     return response;
   });
-  return app;
+  return Object.assign(app, { routeTable: routes });
 }

@@ -57,7 +57,8 @@ function operation(route: RegisteredRoute): Record<string, unknown> {
     security: scopes.length ? [{ bearer: [] }, { jwt: [] }, { cfAccess: [] }] : [],
     ...(scopes.length && { "x-scopes": scopes }),
   };
-  const parameters: unknown[] = Object.entries(route.params ?? {}).map(([name, schema]) => ({ name, in: "path", required: true, schema }));
+  const path = route.params?.jsonSchema() as { properties?: Record<string, unknown> } | undefined;
+  const parameters: unknown[] = Object.entries(path?.properties ?? {}).map(([name, schema]) => ({ name, in: "path", required: true, schema }));
   const query = route.query?.jsonSchema() as { properties?: Record<string, unknown>; required?: string[] } | undefined;
   for (const [name, schema] of Object.entries(query?.properties ?? {})) {
     parameters.push({ name, in: "query", required: query?.required?.includes(name) ?? false, schema });
@@ -70,7 +71,7 @@ function operation(route: RegisteredRoute): Record<string, unknown> {
   for (const [status, r] of Object.entries(route.responses)) {
     responses[status] = {
       description: r.description,
-      ...(r.schema && { content: { [r.contentType ?? "application/json"]: { schema: r.schema } } }),
+      ...(r.schema && { content: { [r.contentType ?? "application/json"]: { schema: r.schema.jsonSchema() } } }),
     };
   }
   op.responses = { ...responses, ...errorResponses(route.allErrors) };

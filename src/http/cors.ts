@@ -24,7 +24,7 @@
 import type { MiddlewareHandler } from "hono";
 import { loadConfig } from "../config.js";
 import type { AppEnv } from "./context.js";
-import { apiRoutes, methodsFor } from "./route.js";
+import type { RouteTable } from "./route.js";
 
 /** The request headers the API reads: the bearer token and the JSON body's type. */
 export const CORS_ALLOW_HEADERS = "authorization, content-type";
@@ -33,14 +33,8 @@ export const CORS_EXPOSE_HEADERS = "retry-after, www-authenticate, allow";
 /** Seconds a browser may reuse a preflight (Chromium caps it at 7200, Firefox at 86400). */
 export const CORS_MAX_AGE = 7200;
 
-/** The methods a path takes, HEAD with GET, as an Allow list; empty for a path the API does not have. */
-export function allowedMethods(path: string): string[] {
-  const methods = methodsFor(apiRoutes.routes, path).map((m) => m.toUpperCase());
-  if (methods.includes("GET") && !methods.includes("HEAD")) methods.push("HEAD");
-  return methods;
-}
-
-export function cors(): MiddlewareHandler<AppEnv> {
+/** CORS for an app's routes (`table`: what each path takes, for a preflight's answer). */
+export function cors(table: RouteTable): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     let origins: ReadonlySet<string>;
     try {
@@ -54,7 +48,7 @@ export function cors(): MiddlewareHandler<AppEnv> {
     const allowed = origin !== undefined && origins.has(origin);
 
     if (allowed && c.req.method === "OPTIONS" && c.req.header("access-control-request-method") !== undefined) {
-      const methods = allowedMethods(c.req.path);
+      const methods = table.allowedMethods(c.req.path);
       if (methods.length > 0) {
         return c.body(null, 204, {
           "access-control-allow-origin": origin,

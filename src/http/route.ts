@@ -1,22 +1,45 @@
 /**
- * One declaration per route: its method, path, scope, body schema, answers
- * and error codes. `defineRoute` registers the Hono handler and records the
- * same declaration for the OpenAPI document, so the document is generated
- * from the very schemas that validate requests and cannot drift from them.
- * The scope check and body parsing happen here, at the route's edge, so a
- * handler starts with an authorised caller and a typed body.
+ * One declaration per route: its method, path, scope, the schemas of its
+ * path parameters, query and body, its answers with theirs, and its error
+ * codes. `route()` pairs a declaration with its handler; `RouteTable.mount`
+ * registers it on an app and keeps it for that app's API document, so the
+ * document is generated from the very schemas that validate requests, and a
+ * handler's answer is type-checked against the schema that documents it.
+ *
+ * Everything a request brings is judged at the route's edge, in order: the
+ * scope, the path parameters, the query, the body. A handler starts with an
+ * authorised caller and typed { params, query, body }.
  */
 import type { Hono } from "hono";
 import type { Scope } from "../auth/caller.js";
+import type { ErrorCode } from "../errors.js";
 import { requireScope } from "./auth.js";
 import { readJsonObject, readOptionalJsonObject } from "./body.js";
 import type { AppContext, AppEnv } from "./context.js";
-import type { ErrorCode } from "../errors.js";
-import type { JsonSchema, Schema } from "./schema.js";
+import type { Infer, Schema } from "./schema.js";
 
 export type Method = "get" | "post" | "put" | "delete" | "head";
 
-export interface RouteSpec<B = undefined, Q = undefined> {
+/** One successful answer: what it means, the schema of its JSON body (none: an empty body), or a content type other than JSON. */
+export interface Reply<S extends Schema<unknown> | undefined = Schema<unknown> | undefined> {
+  description: string;
+  schema?: S;
+  /** Not JSON (HTML, Prometheus text): the handler answers with a Response of this type. */
+  contentType?: string;
+}
+
+export type Replies = Record<number, Reply>;
+
+/**
+ * What a handler answers: one of its declared statuses with a body of that
+ * answer's schema (none for an answer without one); a Response only where a
+ * declared answer is not JSON.
+ */
+export type Answer<R extends Replies> =
+  | { [S in keyof R & number]: R[S] extends { contentType: string } ? never : R[S]["schema"] extends Schema<unknown> ? { status: S; body: Infer<R[S]["schema"]> } : { status: S } }[keyof R & number]
+  | ({ [S in keyof R]: R[S] extends { contentType: string } ? true : never }[keyof R] extends never ? never : Response);
+
+export interface RouteSpec<P, Q, B, R extends Replies> {
   method: Method;
   /** Hono path syntax: /v1/sessions/:id */
   path: string;
@@ -24,24 +47,41 @@ export interface RouteSpec<B = undefined, Q = undefined> {
   description?: string;
   /** Who may call it; absent for public routes (no token needed). */
   scope?: Scope | readonly Scope[];
+  /** The path parameters, as an object schema (its fields' errors are the route's own, e.g. invalid_session_id). */
+  params?: Schema<P>;
+  query?: Schema<Q>;
   /** The JSON body; `bodyOptional` lets a route take no body at all as {}. */
   body?: Schema<B>;
   bodyOptional?: boolean;
-  query?: Schema<Q>;
-  /** Path parameters and their schemas. */
-  params?: Record<string, JsonSchema>;
-  /** Successful answers: status -> description and body schema. */
-  responses: Record<number, { description: string; schema?: JsonSchema; contentType?: string }>;
+  responses: R;
   /** Error codes this route itself can answer (auth and body errors are added from scope and body). */
   errors?: readonly ErrorCode[];
+  /**
+   * A GET route's answer to HEAD (Hono runs GET routes for HEAD): the same
+   * checks, without the body's work; resolves for 200, throws the error GET
+   * would answer. Without it, HEAD runs the handler and drops the body.
+   */
+  head?: (c: AppContext, input: { params: P; query: Q }) => Promise<void>;
 }
 
-export interface RegisteredRoute extends RouteSpec<unknown, unknown> {
+export type Handler<P, Q, B, R extends Replies> = (c: AppContext, input: { params: P; query: Q; body: B }) => Answer<R> | Promise<Answer<R>>;
+
+/** A declaration and its handler, not yet on any app. */
+export interface RouteDef {
+  spec: RouteSpec<unknown, unknown, unknown, Replies>;
+  /* The handler, with its input and answer types erased: route() checked them. */
+  handler: Handler<unknown, unknown, unknown, Replies>;
+}
+
+/** Pairs a declaration with its handler; the types flow from the schemas to the handler's input and answer. */
+export function route<P = undefined, Q = undefined, B = undefined, R extends Replies = Replies>(spec: RouteSpec<P, Q, B, R>, handler: NoInfer<Handler<P, Q, B, R>>): RouteDef {
+  return { spec, handler } as unknown as RouteDef;
+}
+
+export interface RegisteredRoute extends RouteSpec<unknown, unknown, unknown, Replies> {
   /** Every error code the route can answer, its own and those implied by scope and body. */
   allErrors: ErrorCode[];
 }
-
-export type Handler<B, Q> = (c: AppContext, input: { body: B; query: Q }) => Response | Promise<Response>;
 
 /** What a JWT caller can be refused with (JWT_ISSUERS, src/auth/jwt.ts), besides unauthorized and forbidden. */
 export const JWT_AUTH_ERRORS: readonly ErrorCode[] = [
@@ -62,7 +102,7 @@ export const JWT_AUTH_ERRORS: readonly ErrorCode[] = [
 ];
 
 /** Errors every route with that property can answer. */
-function impliedErrors(spec: RouteSpec<unknown, unknown>): ErrorCode[] {
+function impliedErrors(spec: RegisteredRoute | RouteDef["spec"]): ErrorCode[] {
   const codes: ErrorCode[] = [];
   if (spec.scope) codes.push("unauthorized", "forbidden", ...JWT_AUTH_ERRORS);
   if (spec.body) codes.push("invalid_json", "invalid_request", "body_too_large", "unsupported_media_type");
@@ -70,25 +110,36 @@ function impliedErrors(spec: RouteSpec<unknown, unknown>): ErrorCode[] {
   return codes;
 }
 
-export class RouteRegistry {
+/** One app's routes: what it serves, and what its API document lists. */
+export class RouteTable {
   readonly routes: RegisteredRoute[] = [];
 
-  /** Registers `spec` on `app` with `handler`, and records it for the API document. */
-  define<B = undefined, Q = undefined>(app: Hono<AppEnv>, spec: RouteSpec<B, Q>, handler: Handler<B, Q>): void {
-    const general = spec as RouteSpec<unknown, unknown>;
-    const entry = { ...general, allErrors: [...new Set([...impliedErrors(general), ...(spec.errors ?? [])])] };
-    // A route built per app (e.g. around per-app metrics) is declared once.
-    const at = this.routes.findIndex((r) => r.method === spec.method && r.path === spec.path);
-    if (at >= 0) this.routes[at] = entry;
-    else this.routes.push(entry);
-    app.on(spec.method.toUpperCase(), spec.path, async (c) => {
-      if (spec.scope) requireScope(c.var.caller, spec.scope);
-      const body = spec.body
-        ? spec.body.parse(await (spec.bodyOptional ? readOptionalJsonObject(c.req.raw) : readJsonObject(c.req.raw)), "")
-        : (undefined as B);
-      const query = spec.query ? spec.query.parse(c.req.query(), "") : (undefined as Q);
-      return handler(c, { body, query });
-    });
+  /** Registers each route on `app`, and records it. */
+  mount(app: Hono<AppEnv>, defs: readonly RouteDef[]): void {
+    for (const { spec, handler } of defs) {
+      this.routes.push({ ...spec, allErrors: [...new Set([...impliedErrors(spec), ...(spec.errors ?? [])])] });
+      app.on(spec.method.toUpperCase(), spec.path, async (c) => {
+        if (spec.scope) requireScope(c.var.caller, spec.scope);
+        const params = spec.params ? spec.params.parse(c.req.param(), "") : undefined;
+        const query = spec.query ? spec.query.parse(c.req.query(), "") : undefined;
+        if (c.req.method === "HEAD" && spec.head) {
+          await spec.head(c, { params, query });
+          return c.body(null, 200);
+        }
+        const body = spec.body ? spec.body.parse(await (spec.bodyOptional ? readOptionalJsonObject(c.req.raw) : readJsonObject(c.req.raw)), "") : undefined;
+        const answer = await handler(c, { params, query, body });
+        if (answer instanceof Response) return answer;
+        const { status } = answer as { status: number; body?: unknown };
+        return "body" in answer ? c.json(answer.body as object, status as 200) : c.body(null, status as 204);
+      });
+    }
+  }
+
+  /** The methods a path takes, as an Allow list (HEAD with GET); empty for a path the app does not have. */
+  allowedMethods(path: string): string[] {
+    const methods = this.routes.filter((r) => pathPattern(r.path).test(path)).map((r) => r.method.toUpperCase());
+    if (methods.includes("GET") && !methods.includes("HEAD")) methods.push("HEAD");
+    return methods;
   }
 }
 
@@ -104,10 +155,3 @@ function pathPattern(path: string): RegExp {
     .join("");
   return new RegExp(`^${source}$`);
 }
-
-export function methodsFor(routes: readonly RegisteredRoute[], path: string): Method[] {
-  return routes.filter((r) => pathPattern(r.path).test(path)).map((r) => r.method);
-}
-
-/** The service's routes. Route modules register into it at import; the API document reads it. */
-export const apiRoutes = new RouteRegistry();

@@ -65,13 +65,12 @@ export const oneOf = <T extends string>(values: readonly T[], description?: stri
   jsonSchema: () => ({ type: "string", enum: [...values], ...(description && { description }) }),
 });
 
-/** A value validated elsewhere (e.g. a session, by the core); described by the given JSON Schema. */
-export const passthrough = (schema: JsonSchema): Schema<unknown> => ({
-  parse: (v) => v,
-  jsonSchema: () => schema,
-});
+/** A field that may be absent: an optional property of the object it is in. */
+export interface OptionalSchema<T> extends Schema<T | undefined> {
+  readonly optional: true;
+}
 
-export function optional<T>(inner: Schema<T>): Schema<T | undefined> {
+export function optional<T>(inner: Schema<T>): OptionalSchema<T> {
   return {
     optional: true,
     parse: (v, path) => (v === undefined ? undefined : inner.parse(v, path)),
@@ -80,7 +79,8 @@ export function optional<T>(inner: Schema<T>): Schema<T | undefined> {
 }
 
 type Shape = Record<string, Schema<unknown>>;
-type ObjectOf<S extends Shape> = { [K in keyof S]: Infer<S[K]> };
+type OptionalKeys<S extends Shape> = { [K in keyof S]: S[K] extends OptionalSchema<unknown> ? K : never }[keyof S];
+type ObjectOf<S extends Shape> = { [K in Exclude<keyof S, OptionalKeys<S>>]: Infer<S[K]> } & { [K in OptionalKeys<S>]?: Infer<S[K]> };
 
 /** A JSON object with exactly these fields: an unknown field is an error, as is a missing required one. */
 export function object<S extends Shape>(shape: S, description?: string): Schema<ObjectOf<S>> {
@@ -107,3 +107,34 @@ export function object<S extends Shape>(shape: S, description?: string): Schema<
     }),
   };
 }
+
+/** A JSON array of `item`s. */
+export function array<T>(item: Schema<T>, description?: string): Schema<T[]> {
+  return {
+    parse(v, path) {
+      if (!Array.isArray(v)) fail(path, "must be an array");
+      return v.map((x, i) => item.parse(x, `${path}[${i}]`));
+    },
+    jsonSchema: () => ({ type: "array", items: item.jsonSchema(), ...(description && { description }) }),
+  };
+}
+
+/**
+ * A value of type T that something else validates (the core, for a session;
+ * the service, for what it answers), described by the given JSON Schema: it
+ * types a field of a request or an answer without checking it here.
+ */
+export const typed = <T>(schema: JsonSchema): Schema<T> => ({
+  parse: (v) => v as T,
+  jsonSchema: () => schema,
+});
+
+/**
+ * A value checked by `check`, which throws its own error (a path id's
+ * invalid_session_id, say, rather than invalid_request); described by the
+ * given JSON Schema.
+ */
+export const checked = <T>(schema: JsonSchema, check: (value: unknown, path: string) => T): Schema<T> => ({
+  parse: check,
+  jsonSchema: () => schema,
+});

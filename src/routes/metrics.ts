@@ -5,9 +5,8 @@
  * isolate's ring reader, and the session store's OpenSSL-named counters from
  * the store itself, at scrape time.
  */
-import { Hono } from "hono";
-import { apiRoutes } from "../http/route.js";
-import type { AppEnv } from "../http/context.js";
+import { route } from "../http/route.js";
+import { typed } from "../http/schema.js";
 import { sessionStoreFamilies, type MetricFamily, type ServiceMetrics } from "../observability/metrics.js";
 import type { Services } from "../services.js";
 
@@ -41,17 +40,17 @@ function storeStats(services: Services): Map<string, Record<string, unknown>> {
   return stats;
 }
 
-export function metricsRoute(metrics: ServiceMetrics) {
-  const app = new Hono<AppEnv>();
-  apiRoutes.define(
-    app,
+/** GET /metrics over this app's counters. */
+export function metricsRoutes(metrics: ServiceMetrics) {
+  return [
+    route(
     {
       method: "get",
       path: "/metrics",
       summary: "Counters in Prometheus text format, for this isolate (see esr_isolate_info).",
       // metrics: a scraper's token reads counters and can do nothing else.
       scope: ["metrics", "admin"],
-      responses: { 200: { description: "Prometheus text exposition format 0.0.4", schema: { type: "string" }, contentType: "text/plain" } },
+      responses: { 200: { description: "Prometheus text exposition format 0.0.4", schema: typed<string>({ type: "string" }), contentType: "text/plain" } },
     },
     (c) => {
       const { services } = c.var;
@@ -83,6 +82,6 @@ export function metricsRoute(metrics: ServiceMetrics) {
       ]);
       return c.body(text, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
     },
-  );
-  return app;
+    ),
+  ];
 }

@@ -20,18 +20,19 @@
  * (method, status, code, context, auth, duration; never the token, the
  * ticket or the session).
  */
-import { encodeBase64url, encodeHex, sessionToJson, type Bytes } from "../core/index.js";
+import { encodeBase64url, type Bytes } from "../core/index.js";
 import type { Caller, Scope } from "../auth/caller.js";
 import { authenticateRequest, requireScope } from "../http/auth.js";
 import { MAX_BODY_BYTES } from "../http/body.js";
 import { describeError } from "../http/errors.js";
 import { ServiceError } from "../errors.js";
 import type { Schema } from "../http/schema.js";
-import { SESSION_ID_PATTERN, sessionWithTimes, StoreSessionBody } from "../routes/sessions.js";
-import { OpenTicketBody, SealTicketBody } from "../routes/tickets.js";
+import { sessionIdField, storedSession, storedSessionInfo, StoreSessionBody } from "../api/sessions.js";
+import { OpenTicketBody, openedTicketAnswer, SealTicketBody, sealedTicketAnswer } from "../api/tickets.js";
 import type { Services } from "../services.js";
 import { openPresentedTicket } from "../tickets/open.js";
 import { sealPresentedSession } from "../tickets/seal.js";
+import { sessionWithTimes } from "../store/session-times.js";
 import type { DeletedSession, OpenTicketRequest, ResumptionRpc, RpcError, RpcOpenedTicket, RpcResult, SealedTicket, SealTicketRequest, StoredSession, StoredSessionInfo, StoreSessionRequest } from "./types.js";
 
 export interface RpcOptions {
@@ -61,10 +62,7 @@ function asJsonObject(input: unknown): Record<string, unknown> {
 
 const parse = <T>(schema: Schema<T>, input: unknown): T => schema.parse(asJsonObject(input), "");
 
-function sessionId(id: unknown): string {
-  if (typeof id !== "string" || !SESSION_ID_PATTERN.test(id)) throw new ServiceError("invalid_session_id", "a session id is 1 to 32 bytes of lowercase hex");
-  return id;
-}
+const sessionId = (id: unknown): string => sessionIdField.parse(id, "id");
 
 function toRpcError(err: unknown): RpcError {
   const { status, body, headers } = describeError(err);
@@ -75,8 +73,6 @@ function toRpcError(err: unknown): RpcError {
     ...(retryAfter !== undefined && /^[0-9]+$/.test(retryAfter) && { retry_after: Number(retryAfter) }),
   };
 }
-
-const times = (r: { createdAt: number; expiresAt: number }) => ({ created_at: r.createdAt, expires_at: r.expiresAt });
 
 /** The status HTTP answers the same success with, for the log line. */
 function statusOf(method: string, value: unknown): number {
@@ -99,15 +95,7 @@ export class ResumptionMethods implements ResumptionRpc {
     return this.call("sealTicket", token, "tickets", async (services, caller) => {
       const body = parse(SealTicketBody, request);
       const sealed = await sealPresentedSession(services, services.config.contexts.get(caller.context)!, body, this.options.defer);
-      return {
-        ticket: sealed.ticket,
-        format: sealed.format,
-        session_id: encodeHex(sealed.sessionId),
-        key_id: sealed.keyId,
-        issued_at: sealed.issuedAt,
-        expires_at: sealed.expiresAt,
-        lifetime_hint: sealed.lifetime,
-      };
+      return sealedTicketAnswer(sealed);
     });
   }
 
@@ -118,18 +106,7 @@ export class ResumptionMethods implements ResumptionRpc {
       const input = ticket instanceof Uint8Array ? { ...request, ticket: encodeBase64url(ticket as Bytes) } : request;
       const body = parse(OpenTicketBody, input);
       const opened = await openPresentedTicket(services, services.config.contexts.get(caller.context)!, body, this.options.defer);
-      return {
-        session: sessionToJson(opened.session),
-        session_id: encodeHex(opened.sessionId),
-        format: opened.format,
-        key_id: opened.keyId,
-        issued_at: opened.issuedAt,
-        expires_at: opened.expiresAt,
-        single_use: opened.singleUse,
-        ...(opened.ticketAge && { ticket_age: opened.ticketAge }),
-        renew: opened.renew,
-        source: opened.source,
-      };
+      return openedTicketAnswer(opened);
     });
   }
 
@@ -141,7 +118,7 @@ export class ResumptionMethods implements ResumptionRpc {
       const now = services.now();
       const { session, times: t } = sessionWithTimes(parse(StoreSessionBody, request), store.settings, now);
       const { record } = await store.put("server", key, session, t, now);
-      return { session_id: key, ...times(record) };
+      return storedSessionInfo(key, record);
     });
   }
 
@@ -152,7 +129,7 @@ export class ResumptionMethods implements ResumptionRpc {
       const key = sessionId(id);
       const record = await store.get("server", key, services.now());
       if (!record) throw new ServiceError("session_not_found", "no session is stored under this id");
-      return { session: sessionToJson(record.session), session_id: key, ...times(record) };
+      return storedSession(key, record);
     });
   }
 

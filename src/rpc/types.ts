@@ -9,10 +9,10 @@
  * are dropped), and a code is what a caller acts on.
  */
 import type { ErrorCode } from "../errors.js";
-import type { OpenedTicket, SealedTicket, SealTicketRequest, StoredSession, StoredSessionInfo } from "../client/types.js";
-import type { TicketAge } from "../tickets/open.js";
+import type { OpenedTicketAnswer as OpenedTicket, OpenTicketRequest as OpenTicketJson, SealedTicketAnswer as SealedTicket, SealTicketRequest } from "../api/tickets.js";
+import type { StoredSessionAnswer as StoredSession, StoredSessionInfoAnswer as StoredSessionInfo, StoreSessionRequest } from "../api/sessions.js";
 
-export type { SealTicketRequest, SealedTicket, StoredSession, StoredSessionInfo } from "../client/types.js";
+export type { OpenedTicket, SealTicketRequest, SealedTicket, StoredSession, StoredSessionInfo, StoreSessionRequest };
 
 /** A refusal or failure, with the stable code of src/http/errors.ts and the HTTP status the same error has. */
 export interface RpcError {
@@ -29,26 +29,11 @@ export interface RpcError {
 
 export type RpcResult<T> = { ok: true; value: T } | { ok: false; error: RpcError };
 
-export interface OpenTicketRequest {
-  /** A binary ticket as base64url without padding (or its bytes), or a compact JWE. */
-  ticket: string | Uint8Array;
-  /** The SNI of the resuming ClientHello. */
-  server_name?: string;
-  /** RFC 8446 4.2.11's obfuscated_ticket_age. */
-  obfuscated_ticket_age?: number;
-}
+/** POST /v1/tickets/open's body; a terminator Worker may hand the binary ticket's bytes as they are. */
+export type OpenTicketRequest = Omit<OpenTicketJson, "ticket"> & { ticket: string | Uint8Array };
 
 /** POST /v1/tickets/open's answer. */
-export interface RpcOpenedTicket extends OpenedTicket {
-  single_use: boolean;
-  ticket_age?: TicketAge;
-}
-
-export interface StoreSessionRequest {
-  session: StoredSession["session"];
-  /** Seconds the session may be resumed for; overrides session.timeout and the context's session_timeout. */
-  timeout?: number;
-}
+export type RpcOpenedTicket = OpenedTicket;
 
 /** DELETE /v1/sessions/{id}'s answer: 204 is "removed", 202 "pending" (gone from this isolate; KV takes the delete within 2 s). */
 export interface DeletedSession {

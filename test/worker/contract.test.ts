@@ -25,13 +25,12 @@ import { openApiPath } from "../../src/docs/openapi.js";
 import type { Env } from "../../src/env.js";
 import { ERROR_MEANINGS, type ErrorCode } from "../../src/errors.js";
 import { statusOf } from "../../src/http/errors.js";
-import { apiRoutes, type RegisteredRoute } from "../../src/http/route.js";
+import type { RegisteredRoute } from "../../src/http/route.js";
 import { failingKv, flakyRing, unreachableGuard } from "./faults.js";
 import { TEST_CONTEXTS, TEST_MASTER_KEY, TEST_TOKENS, type TestToken } from "./fixtures.js";
 import { T0, TLS12_SESSION, location, type Location } from "./harness.js";
 import { JWT_ISSUERS, PII, refusals } from "./jwt-fixtures.js";
 
-createApp(); // every route module registers on import
 
 const TLS13_SESSION = {
   version: "TLSv1.3",
@@ -313,7 +312,7 @@ function generic(r: RegisteredRoute): Row[] {
 }
 
 const JWT_REFUSALS = await refusals();
-const ROUTES = apiRoutes.routes;
+const ROUTES: readonly RegisteredRoute[] = createApp().routeTable.routes;
 const ROWS: Row[] = [...ROUTES.flatMap(generic), ...SPECIFIC];
 
 /** Strings that must never appear in any answer. */
