@@ -47,9 +47,13 @@ try {
     failed = true;
     console.log(`FINDING in ${f.target}: ${f.error}\n  input: ${f.input.slice(0, 400)}`);
   }
-  if (report.slowestMs > 1000) (failed = true), console.log("FAIL: an input took longer than 1 s");
-  if (globalThis.gc && growth > HEAP_GROWTH_LIMIT) (failed = true), console.log("FAIL: the heap grew beyond 16 MiB");
-  if (report.inputs < count) (failed = true), console.log(`FAIL: stopped after ${report.inputs} inputs`);
+  const fail = (why) => {
+    failed = true;
+    console.log(`FAIL: ${why}`);
+  };
+  if (report.slowestMs > 1000) fail("an input took longer than 1 s");
+  if (globalThis.gc && growth > HEAP_GROWTH_LIMIT) fail("the heap grew beyond 16 MiB");
+  if (report.inputs < count) fail(`stopped after ${report.inputs} inputs`);
   process.exitCode = failed ? 1 : 0;
 } finally {
   rmSync(dir, { recursive: true, force: true });

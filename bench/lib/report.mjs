@@ -2,7 +2,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { fmt, median, num, pairedRatio, summary } from "./stats.mjs";
 
-const met = (ok) => (ok ? "**met**" : "**MISSED**");
 const s = (xs) => summary(xs);
 const row = (cells) => `| ${cells.join(" | ")} |`;
 const table = (head, rows) => [row(head), row(head.map(() => "---")), ...rows.map(row)].join("\n");

@@ -86,7 +86,7 @@ export async function rotate(ctx: ScenarioContext, revoke: boolean): Promise<Ans
  * first callers. Nothing of this is measured.
  */
 export async function bootstrap(ctx: ScenarioContext): Promise<void> {
-  const { fleet, workload, settings } = ctx;
+  const { fleet, settings } = ctx;
   const first = await perform(fleet, () => fleet.request(operator(fleet), "GET", "/v1/keys", { op: "keys" }));
   if (first.status !== 200) throw new Error(`the operator's first GET /v1/keys answered ${first.status} ${first.code}`);
   await fleet.play(settings.warmupS * 1000, busyAgain(ctx));

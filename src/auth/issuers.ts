@@ -297,7 +297,7 @@ function staleIfError(path: string, v: unknown): number {
 /** A media type's subtype as RFC 8725 3.11 uses it: "at+jwt", "JWT", or with "application/". */
 function typ(path: string, v: unknown): string | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== "string" || !/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+\/-]{0,63}$/.test(v)) {
+  if (typeof v !== "string" || !/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+/-]{0,63}$/.test(v)) {
     throw new ConfigError(path, 'must be a media type as the tokens\' typ header carries it, e.g. "at+jwt"');
   }
   return v;

@@ -188,7 +188,7 @@ export class JwtVerifier {
   ) {
     for (const issuer of issuers) {
       let onHeader = this.byHeader.get(issuer.header);
-      if (!onHeader) this.byHeader.set(issuer.header, (onHeader = new Map()));
+      if (!onHeader) this.byHeader.set(issuer.header, (onHeader = new Map<string, Entry>()));
       onHeader.set(issuer.issuer, { issuer, keys: keySet(issuer, options) });
     }
     this.otherHeaders = [...this.byHeader.keys()].filter((h) => h !== "authorization");

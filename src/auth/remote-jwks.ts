@@ -24,7 +24,7 @@
  * Fetches are not shared between requests: in Workers a promise started by
  * one request must not be awaited by another (jose makes the same choice).
  */
-import { createLocalJWKSet, errors, type FetchImplementation, type JWTVerifyGetKey } from "jose";
+import { createLocalJWKSet, errors, type FetchImplementation, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
 
 export interface RemoteJwksSettings {
   /** Milliseconds a fetch may take; the request that waits for it is a caller's. */
@@ -118,7 +118,7 @@ export class RemoteJwks {
       const text = await res.text();
       if (text.length > MAX_JWKS_BYTES) throw new Error("too large");
       // createLocalJWKSet refuses anything that is not {"keys": [...]}.
-      const set: KeySet = { resolve: createLocalJWKSet(JSON.parse(text)), fetchedAt: this.clock() };
+      const set: KeySet = { resolve: createLocalJWKSet(JSON.parse(text) as JSONWebKeySet), fetchedAt: this.clock() };
       this.current = set;
       return set;
     } catch {

@@ -10,9 +10,9 @@ import { CliError } from "./errors.js";
 
 export interface Io {
   /** Writes a line to stdout. */
-  out(text: string): void;
+  out: (text: string) => void;
   /** Writes a line to stderr. */
-  err(text: string): void;
+  err: (text: string) => void;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** A person at a terminal (stdin and stderr are TTYs): prompts are possible. */
   readonly interactive: boolean;

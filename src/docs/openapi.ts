@@ -6,6 +6,37 @@
 import { ERROR_MEANINGS, type ErrorCode } from "../errors.js";
 import { statusOf } from "../http/errors.js";
 import type { RegisteredRoute } from "../http/route.js";
+import type { JsonSchema } from "../http/schema.js";
+
+export interface ParameterDoc {
+  name: string;
+  in: "path" | "query";
+  required: boolean;
+  schema: JsonSchema;
+}
+
+export interface ResponseDoc {
+  description: string;
+  content?: Record<string, { schema: JsonSchema; "x-error-codes"?: readonly ErrorCode[] }>;
+}
+
+export interface OperationDoc {
+  operationId: string;
+  summary: string;
+  description?: string;
+  security: Record<string, never[]>[];
+  "x-scopes"?: string[];
+  parameters?: ParameterDoc[];
+  requestBody?: { required: boolean; content: { "application/json": { schema: JsonSchema } } };
+  responses: Record<string, ResponseDoc>;
+}
+
+export interface OpenApiDocument {
+  openapi: "3.1.0";
+  info: { title: string; version: string; description: string };
+  paths: Record<string, Record<string, OperationDoc>>;
+  components: Record<string, unknown>;
+}
 
 export const API_VERSION = "1.0.0";
 
@@ -14,7 +45,7 @@ export function openApiPath(path: string): string {
   return path.replace(/:([A-Za-z_]+)(\{[^}]*\})?/g, "{$1}");
 }
 
-const ERROR_SCHEMA = {
+const ERROR_SCHEMA: JsonSchema = {
   type: "object",
   required: ["error"],
   properties: {
@@ -31,13 +62,13 @@ const ERROR_SCHEMA = {
   },
 };
 
-function errorResponses(codes: readonly ErrorCode[]): Record<string, unknown> {
+function errorResponses(codes: readonly ErrorCode[]): Record<string, ResponseDoc> {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of codes) {
     const status = statusOf(code);
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
-  const out: Record<string, unknown> = {};
+  const out: Record<string, ResponseDoc> = {};
   for (const [status, list] of [...byStatus].sort((a, b) => a[0] - b[0])) {
     out[String(status)] = {
       description: list.map((c) => `\`${c}\`: ${ERROR_MEANINGS[c]}`).join("; "),
@@ -47,19 +78,19 @@ function errorResponses(codes: readonly ErrorCode[]): Record<string, unknown> {
   return out;
 }
 
-function operation(route: RegisteredRoute): Record<string, unknown> {
+function operation(route: RegisteredRoute): OperationDoc {
   const scopes = route.scope === undefined ? [] : typeof route.scope === "string" ? [route.scope] : [...route.scope];
-  const op: Record<string, unknown> = {
+  const op: OperationDoc = {
     operationId: `${route.method}${route.path.replace(/[^A-Za-z0-9]+(.)?/g, (_, ch: string | undefined) => (ch ? ch.toUpperCase() : ""))}`,
     summary: route.summary,
     ...(route.description && { description: route.description }),
     // Any one of the schemes (alternatives): an API token, or a JWT of a JWT_ISSUERS issuer.
     security: scopes.length ? [{ bearer: [] }, { jwt: [] }, { cfAccess: [] }] : [],
     ...(scopes.length && { "x-scopes": scopes }),
+    responses: {},
   };
-  const path = route.params?.jsonSchema() as { properties?: Record<string, unknown> } | undefined;
-  const parameters: unknown[] = Object.entries(path?.properties ?? {}).map(([name, schema]) => ({ name, in: "path", required: true, schema }));
-  const query = route.query?.jsonSchema() as { properties?: Record<string, unknown>; required?: string[] } | undefined;
+  const parameters: ParameterDoc[] = Object.entries(route.params?.jsonSchema().properties ?? {}).map(([name, schema]) => ({ name, in: "path", required: true, schema }));
+  const query = route.query?.jsonSchema();
   for (const [name, schema] of Object.entries(query?.properties ?? {})) {
     parameters.push({ name, in: "query", required: query?.required?.includes(name) ?? false, schema });
   }
@@ -67,7 +98,7 @@ function operation(route: RegisteredRoute): Record<string, unknown> {
   if (route.body) {
     op.requestBody = { required: !route.bodyOptional, content: { "application/json": { schema: route.body.jsonSchema() } } };
   }
-  const responses: Record<string, unknown> = {};
+  const responses: Record<string, ResponseDoc> = {};
   for (const [status, r] of Object.entries(route.responses)) {
     responses[status] = {
       description: r.description,
@@ -78,12 +109,12 @@ function operation(route: RegisteredRoute): Record<string, unknown> {
   return op;
 }
 
-export function openApiDocument(routes: readonly RegisteredRoute[]): Record<string, unknown> {
-  const paths: Record<string, Record<string, unknown>> = {};
+export function openApiDocument(routes: readonly RegisteredRoute[]): OpenApiDocument {
+  const paths: OpenApiDocument["paths"] = {};
   for (const route of routes) {
     const path = openApiPath(route.path);
     paths[path] ??= {};
-    paths[path]![route.method] = operation(route);
+    paths[path][route.method] = operation(route);
   }
   return {
     openapi: "3.1.0",

@@ -5,23 +5,23 @@
  */
 import { ERROR_MEANINGS, type ErrorCode } from "../errors.js";
 import { statusOf } from "../http/errors.js";
-
-type Json = Record<string, any>;
+import type { JsonSchema } from "../http/schema.js";
+import type { OpenApiDocument } from "./openapi.js";
 
 const esc = (s: unknown): string =>
   String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
-function typeOf(schema: Json): string {
-  if (schema.enum) return schema.enum.map((v: unknown) => JSON.stringify(v)).join(" | ");
+function typeOf(schema: JsonSchema): string {
+  if (schema.enum) return schema.enum.map((v) => JSON.stringify(v)).join(" | ");
   if (schema.type === "array") return `array of ${typeOf(schema.items ?? {})}`;
   const range = schema.minimum !== undefined ? ` ${schema.minimum}..${schema.maximum}` : schema.maxLength !== undefined ? ` ≤ ${schema.maxLength} chars` : "";
   return `${schema.type ?? "any"}${range}`;
 }
 
-function fields(schema: Json, prefix = ""): string {
-  if (!schema?.properties) return "";
+function fields(schema: JsonSchema, prefix = ""): string {
+  if (!schema.properties) return "";
   const required = new Set<string>(schema.required ?? []);
-  return Object.entries(schema.properties as Record<string, Json>)
+  return Object.entries(schema.properties)
     .map(([name, s]) => {
       const row = `<tr><td><code>${esc(prefix + name)}</code>${required.has(name) ? "" : " <small>optional</small>"}</td><td>${esc(typeOf(s))}</td><td>${esc(s.description ?? "")}</td></tr>`;
       return row + (s.type === "object" ? fields(s, `${prefix}${name}.`) : "");
@@ -29,22 +29,22 @@ function fields(schema: Json, prefix = ""): string {
     .join("");
 }
 
-export function renderDocsPage(doc: Json): string {
+export function renderDocsPage(doc: OpenApiDocument): string {
   const ops: string[] = [];
   const toc: string[] = [];
-  for (const [path, methods] of Object.entries(doc.paths as Record<string, Json>)) {
-    for (const [method, op] of Object.entries(methods as Record<string, Json>)) {
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(methods)) {
       const anchor = esc(op.operationId);
       toc.push(`<li><a href="#${anchor}"><code>${method.toUpperCase()} ${esc(path)}</code></a> ${esc(op.summary)}</li>`);
       const body = op.requestBody?.content?.["application/json"]?.schema;
-      const responses = Object.entries(op.responses as Record<string, Json>)
+      const responses = Object.entries(op.responses)
         .map(([status, r]) => `<tr><td>${esc(status)}</td><td>${esc(r.description)}</td></tr>`)
         .join("");
       ops.push(`<section id="${anchor}">
 <h2><code>${method.toUpperCase()} ${esc(path)}</code></h2>
 <p>${esc(op.summary)}${op.description ? ` ${esc(op.description)}` : ""}</p>
-<p>Scope: ${op["x-scopes"] ? op["x-scopes"].map((s: string) => `<code>${esc(s)}</code>`).join(" or ") : "none (no token needed)"}</p>
-${(op.parameters ?? []).length ? `<h3>Parameters</h3><table><tr><th>name</th><th>in</th><th>schema</th></tr>${op.parameters.map((p: Json) => `<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${esc(typeOf(p.schema))}${p.schema.pattern ? ` <code>${esc(p.schema.pattern)}</code>` : ""}</td></tr>`).join("")}</table>` : ""}
+<p>Scope: ${op["x-scopes"] ? op["x-scopes"].map((s) => `<code>${esc(s)}</code>`).join(" or ") : "none (no token needed)"}</p>
+${op.parameters?.length ? `<h3>Parameters</h3><table><tr><th>name</th><th>in</th><th>schema</th></tr>${op.parameters.map((p) => `<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${esc(typeOf(p.schema))}${p.schema.pattern ? ` <code>${esc(p.schema.pattern)}</code>` : ""}</td></tr>`).join("")}</table>` : ""}
 ${body ? `<h3>Body</h3><table><tr><th>field</th><th>type</th><th>notes</th></tr>${fields(body)}</table>` : ""}
 <h3>Answers</h3><table><tr><th>status</th><th>meaning</th></tr>${responses}</table>
 </section>`);

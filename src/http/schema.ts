@@ -6,7 +6,21 @@
  */
 import { ServiceError } from "../errors.js";
 
-export type JsonSchema = Record<string, unknown>;
+/** The JSON Schema keywords these schemas produce (and the document renders); any other keyword passes through. */
+export interface JsonSchema {
+  type?: string;
+  description?: string;
+  enum?: readonly unknown[];
+  pattern?: string;
+  minLength?: number;
+  maxLength?: number;
+  minimum?: number;
+  maximum?: number;
+  items?: JsonSchema;
+  properties?: Record<string, JsonSchema>;
+  required?: readonly string[];
+  [keyword: string]: unknown;
+}
 
 export interface Schema<T> {
   parse(value: unknown, path: string): T;

@@ -27,13 +27,13 @@ let browser: Browser | undefined;
 let origin = "";
 let bundleBytes = 0;
 /** A setup failure, rethrown by the test so that it is reported as failed, not skipped. */
-let setupError: unknown;
+let setupError: Error | undefined;
 
 beforeAll(async () => {
   try {
     await setUp();
   } catch (e) {
-    setupError = e;
+    setupError = e instanceof Error ? e : new Error(String(e));
   }
 }, 60_000);
 

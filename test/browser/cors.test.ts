@@ -28,7 +28,7 @@ let browser: Browser | undefined;
 const pages: Server[] = [];
 let allowedOrigin = "";
 let otherOrigin = "";
-let setupError: unknown;
+let setupError: Error | undefined;
 
 /** A static server on 127.0.0.1 for the page and its script: one origin. */
 async function pageServer(js: Uint8Array): Promise<string> {
@@ -61,7 +61,7 @@ beforeAll(async () => {
     });
     browser = await launchChromium();
   } catch (e) {
-    setupError = e;
+    setupError = e instanceof Error ? e : new Error(String(e));
   }
 }, 60_000);
 

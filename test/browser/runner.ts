@@ -7,7 +7,6 @@
 import { hex, keysFor, sealVector, vectors, type InvalidVector, type ValidVector } from "../vectors/vectors.js";
 import {
   decodeBase64url,
-  decodeHex,
   encodeBase64url,
   encodeHex,
   encodeSession,

@@ -22,7 +22,7 @@ let PAGE_TOKEN = "";
 let KEYS_ONLY = "";
 let DRIVER = "";
 let browser: Browser | undefined;
-let setupError: unknown;
+let setupError: Error | undefined;
 
 beforeAll(async () => {
   try {
@@ -36,7 +36,7 @@ beforeAll(async () => {
     [PAGE_TOKEN, KEYS_ONLY, DRIVER] = [server.tokens.page!, server.tokens.keysOnly!, server.tokens.driver!];
     browser = await launchChromium();
   } catch (e) {
-    setupError = e;
+    setupError = e instanceof Error ? e : new Error(String(e));
   }
 }, 60_000);
 

@@ -5,7 +5,6 @@
 import { describe, expect, it } from "vitest";
 import {
   decodeBase64url,
-  decodeHex,
   decodeSession,
   encodeBase64url,
   encodeHex,
@@ -14,10 +13,8 @@ import {
   openTicket,
   parseSession,
   ResumptionError,
-  sealTicket,
   sessionToJson,
   TicketKeyCache,
-  type SessionJson,
 } from "../../src/core/index.js";
 import { hex, invalid, keysFor, sealVector, valid, vectors } from "../vectors/vectors.js";
 import { concat, expectedBody, independentDecrypt, leb128 } from "./support.js";

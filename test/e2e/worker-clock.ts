@@ -38,5 +38,5 @@ export default {
     }
     return app.fetch(request, env, ctx);
   },
-  scheduled: worker.scheduled,
+  scheduled: (...args: Parameters<typeof worker.scheduled>) => worker.scheduled(...args),
 };

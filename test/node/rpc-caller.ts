@@ -13,7 +13,7 @@ interface Env {
   RESUMPTION: Service<ResumptionService>;
 }
 
-type Call = { method: keyof ResumptionService & string; args: unknown[] };
+type Call = { method: Extract<keyof ResumptionService, string>; args: unknown[] };
 
 function fromBase64url(text: string): Uint8Array {
   const b64 = text.replace(/-/g, "+").replace(/_/g, "/");

@@ -3,7 +3,6 @@
  * Locations are simulated with injected clocks (harness.ts), so rotations
  * and expiries happen without sleeping.
  */
-import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { decodeBase64url, decodeHex, encodeHex } from "../../src/core/index.js";

@@ -18,8 +18,8 @@ export const T0 = 2_000_000_000;
 export interface Location {
   /** Unix seconds; set it to move this location's clock. */
   now: number;
-  call(method: string, path: string, options?: { token?: TestToken | string; body?: unknown; headers?: Record<string, string> }): Promise<Response>;
-  json<T = any>(method: string, path: string, options?: { token?: TestToken | string; body?: unknown }): Promise<{ status: number; body: T }>;
+  call(method: string, path: string, options?: { token?: TestToken | (string & {}); body?: unknown; headers?: Record<string, string> }): Promise<Response>;
+  json<T = any>(method: string, path: string, options?: { token?: TestToken | (string & {}); body?: unknown }): Promise<{ status: number; body: T }>;
 }
 
 /**

@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import type { KeyRingObject } from "../../src/keyring/object.js";
 import { describe, expect, it } from "vitest";

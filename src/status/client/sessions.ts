@@ -56,6 +56,11 @@ export async function showSessions(): Promise<void> {
   // Client sessions (by peer) only when the context has had any.
   const clientRatios = hadLookups(client) ? hitRatios(client, "client sessions: ") : [];
   fillTable("session-counters", [...hitRatios(stats, ""), ...clientRatios, ...rows]);
-  const about = [stats.context && `context ${stats.context}`, stats.cache_mode && `cache_mode ${stats.cache_mode}`].filter(Boolean).join(", ");
+  const about = [
+    typeof stats.context === "string" && `context ${stats.context}`,
+    typeof stats.cache_mode === "string" && `cache_mode ${stats.cache_mode}`,
+  ]
+    .filter(Boolean)
+    .join(", ");
   say("session-status", `From GET /v1/stats${about ? ` (${about})` : ""}: this isolate's counters, by OpenSSL's names.`);
 }
