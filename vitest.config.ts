@@ -43,18 +43,22 @@ export default defineConfig({
         test: {
           name: "node",
           environment: "node",
-          include: ["test/core/**/*.test.ts", "test/node/**/*.test.ts", "test/browser/**/*.test.ts"],
+          // In-process only: tests that start a server, a browser or a child
+          // process are in the e2e project.
+          include: ["test/core/**/*.test.ts", "test/node/**/*.test.ts"],
           testTimeout: 60_000,
         },
       },
       {
         // End to end: the worker started locally (test/e2e/service.ts) with
         // real terminators in front of it (examples/node-tls-terminator,
-        // Debian's nginx) and openssl s_client as the TLS client.
+        // Debian's nginx, HAProxy, Pike, Go) and openssl s_client as the TLS
+        // client; the CLI and a calling Worker as child processes and
+        // Miniflare workers; and Debian's Chromium (test/browser).
         test: {
           name: "e2e",
           environment: "node",
-          include: ["test/e2e/**/*.test.ts"],
+          include: ["test/e2e/**/*.test.ts", "test/browser/**/*.test.ts"],
           globalSetup: ["test/e2e/global-setup.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,

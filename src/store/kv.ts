@@ -10,8 +10,6 @@ import type { SessionStorage } from "./storage.js";
 
 /** KV's shortest expirationTtl. */
 export const KV_MIN_TTL = 60;
-/** KV's longest key. */
-export const KV_MAX_KEY_BYTES = 512;
 
 export function kvStorage(namespace: KVNamespace): SessionStorage {
   return {

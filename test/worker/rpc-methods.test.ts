@@ -3,7 +3,7 @@
  * HTTP app, both on one set of services as in the deployed worker: the same
  * answers, the same refusals with the same codes and statuses, the same
  * per-context authorization, one single-use record. The binding itself,
- * between two workers, is test/node/rpc-binding.test.ts.
+ * between two workers, is test/e2e/rpc-binding.test.ts.
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";

@@ -1,5 +1,5 @@
 /**
- * A calling Worker for test/node/rpc-binding.test.ts: bound to the service's
+ * A calling Worker for test/e2e/rpc-binding.test.ts: bound to the service's
  * ResumptionService entrypoint as docs/deploy.md shows, it calls the binding
  * for each request the test sends it and answers what the call returned.
  *

@@ -1,9 +1,9 @@
 /**
  * The CLI's extra headers (src/cli/headers.ts) through a Cloudflare Access
  * application that requires a service token: `esr` as a child process
- * (bin/esr.mjs, as in test/node/cli.test.ts) sends CF-Access-Client-Id and
+ * (bin/esr.mjs, as in test/e2e/cli.test.ts) sends CF-Access-Client-Id and
  * CF-Access-Client-Secret from ESR_HEADER_* or a header file to a stand-in
- * for Access (test/node/fake-access.ts), which checks them and forwards the
+ * for Access (test/e2e/fake-access.ts), which checks them and forwards the
  * call with its signed assertion to the worker under Miniflare, whose
  * JWT_ISSUERS trusts it. No ESR_TOKEN: the service token is the credential.
  * The values are never printed, whatever fails.
@@ -12,8 +12,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { run, tempDir } from "../e2e/procs.js";
-import { startService, type Service } from "../e2e/service.js";
+import { run, tempDir } from "./procs.js";
+import { startService, type Service } from "./service.js";
 import { startFakeAccess, type FakeAccess } from "./fake-access.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));

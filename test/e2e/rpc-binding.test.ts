@@ -1,7 +1,7 @@
 /**
  * The Service Binding entrypoint between two workers under Miniflare: the
  * service (src/index.ts, bundled as test/e2e/service.ts does, with
- * wrangler.toml's bindings) and a calling Worker (test/node/rpc-caller.ts)
+ * wrangler.toml's bindings) and a calling Worker (test/e2e/rpc-caller.ts)
  * whose RESUMPTION binding names the service's ResumptionService
  * entrypoint, as docs/deploy.md's wrangler.toml does. The test drives the
  * caller over HTTP; the caller calls the service over RPC; the service's
@@ -10,7 +10,7 @@
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startService, type Service } from "../e2e/service.js";
+import { startService, type Service } from "./service.js";
 
 const CALLER = fileURLToPath(new URL("./rpc-caller.ts", import.meta.url));
 const SESSION = {

@@ -14,8 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KeyRingState, StekExport } from "../../src/client/index.js";
 import type { Io } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
-import { run, stopAll, tempDir } from "../e2e/procs.js";
-import { startService, type Service } from "../e2e/service.js";
+import { run, stopAll, tempDir } from "./procs.js";
+import { startService, type Service } from "./service.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const ESR = join(ROOT, "bin/esr.mjs");
