@@ -16,6 +16,7 @@ import { coreInNode, coreInWorkerd } from "./parts/core.mjs";
 import { httpPart, serverChoice } from "./parts/http.mjs";
 import { opensslTicketOnce, opensslVersion } from "./parts/openssl.mjs";
 import { ROTATION_SETTINGS, rotationPart, startRotationServer } from "./parts/rotation.mjs";
+import { requestLogPart } from "./parts/request-log.mjs";
 import { rpcPart } from "./parts/rpc.mjs";
 
 const smoke = process.argv.includes("--smoke");
@@ -32,6 +33,7 @@ const plan = smoke
       http: { runs: 1, durationS: 1, warmS: 0, profile: true, sessionCounts: [20, 50], memorySessions: 20, equalLoad: { fraction: 0.05, durationS: 1, runs: 1 } },
       rotation: { rotate: { runs: 1, durationS: 4, everyS: 1.5 }, revoke: { runs: 1, durationS: 4, everyS: 1.5 } },
       rpc: { runs: 1, rounds: 2, n: 5 },
+      requestLog: { runs: 1, n: 50, rounds: 1 },
       watchdogS: 170,
     }
   : {
@@ -49,6 +51,7 @@ const plan = smoke
       },
       rotation: { rotate: { runs: RUNS, durationS: 15, everyS: 3, maxRipeWaitS: 65 }, revoke: { runs: RUNS, durationS: 10, everyS: 3 } },
       rpc: { runs: RUNS, rounds: 20, n: 200 },
+      requestLog: { runs: RUNS, n: 5000, rounds: 5 },
       watchdogS: 45 * 60,
     };
 
@@ -141,6 +144,9 @@ async function main() {
 
   const rpc = await part(6, "another Worker's open: RPC vs HTTP over a Service Binding", () => rpcPart({ ...plan.rpc, log }));
   if (rpc) results.rpc = rpc;
+
+  const requestLog = await part(7, "the request log middleware's cost", () => requestLogPart({ ...plan.requestLog, log }));
+  if (requestLog) results.requestLog = requestLog;
 
   clearInterval(sampler);
   info.loadEnd = loadavg()[0].toFixed(2);
@@ -264,6 +270,9 @@ function smokeChecks(r) {
   }
   const rpc = r.rpc?.perRun?.[0];
   if (!rpc || !Number.isFinite(rpc.rpc) || !Number.isFinite(rpc.http)) problems.push("rpc: no result");
+  const rl = r.requestLog?.perRun?.[0];
+  if (!rl || !["bare", "empty", "logged"].every((k) => Number.isFinite(rl[k]))) problems.push("request log: no result");
+  if (h?.sessions?.available && !h.perRun["session-put"]?.[0]?.requests) problems.push("http session-put: no requests");
   if (!(r.targets?.length > 0)) problems.push("no targets evaluated");
   if (problems.length) throw new Error(`smoke checks failed:\n  ${problems.join("\n  ")}`);
 }

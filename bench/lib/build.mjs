@@ -31,11 +31,11 @@ export async function buildCoreWorker(entry = "workerd-core") {
   return outfile;
 }
 
-/** bench/node-core.ts → one ES module for Node 20. */
-export async function buildCoreNode() {
-  const outfile = scratch("core-node.mjs");
+/** bench/node-core.ts (or another bench script) → one ES module for Node 20. */
+export async function buildCoreNode(entry = "node-core") {
+  const outfile = scratch(`${entry}.mjs`);
   await build({
-    entryPoints: [join(ROOT, "bench/node-core.ts")],
+    entryPoints: [join(ROOT, `bench/${entry}.ts`)],
     outfile,
     bundle: true,
     format: "esm",

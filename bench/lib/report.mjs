@@ -429,6 +429,29 @@ export function renderReport(r) {
     );
   }
 
+  // Part 7
+  if (r.requestLog) {
+    const x = r.requestLog;
+    p(
+      "## 7. The request log's cost",
+      "",
+      `Three bare Hono apps that differ only in their middleware (\`bench/request-log.ts\`): none, an empty one (\`await next()\`), and the request log (src/observability/log.ts) writing its line to a no-op, so what differs is the log's own work: the record, the counters, one JSON line. \`app.request("/x")\` ${x.n} times in a row per app, the apps taking turns, the best of ${x.rounds} rounds, in a Node 20 child process (V8, as workerd) per run, ${x.perRun.length} runs.`,
+      "",
+      table(
+        ["", "µs per request"],
+        [
+          ["bare app", fmt(s(x.perRun.map((y) => y.bare)))],
+          ["empty middleware", fmt(s(x.perRun.map((y) => y.empty)))],
+          ["request log", fmt(s(x.perRun.map((y) => y.logged)))],
+          ["request log − bare", fmt(s(x.perRun.map((y) => y.logged - y.bare)))],
+        ],
+      ),
+      "",
+      "For scale: a ticket open through the whole app costs about 150 µs of the worker's time (part 3). The line is written with console.log, whose cost in production (Workers Logs, Logpush) is the platform's and not measured here; part 3's no-log variant shows what it costs under Miniflare.",
+      "",
+    );
+  }
+
   if (r.notes) p("## Analysis", "", r.notes.trim(), "");
   p("## Reproduce", "", "```sh", "npm run bench         # everything, about a quarter of an hour; rewrites docs/benchmarks.md", "npm run bench:smoke   # tiny counts, no timing, < 60 s: checks that the harness works", "node bench/run.mjs --render   # rewrites this file from bench/.last-results.json (after editing bench/notes.md)", "node bench/run.mjs --only rpc   # part 6 alone (about a minute), into bench/.last-results.json and this file", "```", "", "Options: `BENCH_RUNS` (default 5), `BENCH_DURATION` (seconds per wrk run, default 5), `BENCH_CONNECTIONS` (default 8), `BENCH_WORKER_ROOT` (serve another checkout's worker), `WRK` (path to wrk). Debian's `wrk` and `openssl` must be installed (in CI too: `apt-get install -y wrk`); without wrk the run stops at once with a message saying so.", "");
   return out.join("\n");

@@ -71,6 +71,16 @@ export async function httpPart(o) {
       await putSession(call, hitId);
       await expectStatus(`${server.url}/v1/sessions/${hitId}`, { headers: auth() }, 200, "GET /v1/sessions/{id}");
       routes.push({ id: "session-hit", label: "GET /v1/sessions/{id}, internal-cache hit", url: `${server.url}/v1/sessions/${hitId}`, script: "get", env: { BENCH_TOKEN: server.token } });
+      // A new session on every request (put-new.lua draws the id): the 409
+      // check's lookup, the KV write and the internal cache, never the
+      // idempotent re-PUT of a stored one.
+      routes.push({
+        id: "session-put",
+        label: "PUT /v1/sessions/{id}, a new session each request",
+        url: `${server.url}/v1/sessions`,
+        script: "put-new",
+        env: { BENCH_TOKEN: server.token, BENCH_BODY_FILE: bodyFile({ session: REFERENCE, timeout: 3600 }) },
+      });
       if (kvContext) {
         const kvToken = server.tokens[KV_CONTEXT];
         const kvId = sessionId(2, "a2");
