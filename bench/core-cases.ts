@@ -10,25 +10,22 @@ import { CompactEncrypt, compactDecrypt } from "jose";
 import * as Iron from "iron-webcrypto";
 import reference from "./reference.json";
 import {
-  ByteReader,
-  ByteWriter,
   decodeBase64url,
   encodeBase64url,
   encodeHex,
   openTicket,
   parseSession,
-  readSession,
   sealTicket,
   sessionToJson,
   TicketKeyCache,
   TICKET_OVERHEAD,
   utf8,
-  writeSession,
   type Bytes,
   type SealInput,
   type Session,
   type SessionJson,
 } from "../src/core/index.js";
+import { ByteReader, ByteWriter, readSession, writeSession } from "../src/core/internal.js";
 import { openJweTicket, sealJweTicket } from "../src/tickets/jwe.js";
 
 /**

@@ -302,18 +302,45 @@ async function rpcOnly() {
   renderOnly();
 }
 
+/**
+ * `node bench/run.mjs --only core`: runs part 1+4 alone (a few minutes) and
+ * prints its targets (the paired (b)/(a) ratios, ring growth), to compare a
+ * change to src/core before and after. It writes neither docs/benchmarks.md
+ * nor bench/.last-results.json (a partial run is not the report's);
+ * the raw results go to the system's temporary directory.
+ */
+async function coreOnly() {
+  installExitHandlers();
+  const core = await part("1+4", "core in workerd and Node", async () => {
+    const workerd = await coreInWorkerd({ ...plan.core, profileOps: 0, coldRequests: 0, log });
+    const node = await coreInNode({ ...plan.core, profileOps: undefined });
+    return { workerd, node, rings: plan.core.rings };
+  });
+  if (!core) throw new Error("part 1+4 failed");
+  const file = join(tmpdir(), "esr-bench-core-results.json");
+  writeFileSync(file, JSON.stringify({ core, load: loadavg()[0].toFixed(2), date: new Date().toISOString() }, null, 1));
+  say("\n[bench] core targets:");
+  for (const t of targets({ core })) say(`  ${t.verdict.replace(/\*/g, "")}  ${t.name}: ${t.figure}`);
+  for (const [where, r] of [["workerd", core.workerd], ["Node", core.node]]) {
+    const us = (id) => median(r.parts.map((x) => x[id])).toFixed(2);
+    say(`  ${where}, µs per operation (median of runs): a ${us("a")}, b ${us("b")}, b-seal ${us("b-seal")}, b-open ${us("b-open")}, codec ${us("codec")}`);
+  }
+  say(`[bench] raw results: ${file}; load ${loadavg()[0].toFixed(2)}`);
+}
+
 if (process.argv.includes("--render")) {
   renderOnly();
   process.exit(0);
 }
 
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
-if (only !== undefined && only !== "rpc") {
-  console.error("[bench] --only takes: rpc");
+const onlyParts = { rpc: rpcOnly, core: coreOnly };
+if (only !== undefined && !Object.hasOwn(onlyParts, only)) {
+  console.error(`[bench] --only takes: ${Object.keys(onlyParts).join(", ")}`);
   process.exit(2);
 }
 
-(only === "rpc" ? rpcOnly : main)()
+(only === undefined ? main : onlyParts[only])()
   .then(async () => {
     await cleanupAll();
     process.exit(0);

@@ -7,18 +7,6 @@
 import type { Bytes } from "./encoding.js";
 import { ResumptionError, type CoreErrorCode } from "./errors.js";
 
-/** Shared by scratch writers; grows when a larger encoding needs it. */
-let scratchBuffer = new Uint8Array(1024);
-
-/**
- * The shared scratch buffer, at least n bytes long: the same contract as
- * ByteWriter.scratch() (valid only until the next scratch use, synchronous use only).
- */
-export function scratchBytes(n: number): Bytes {
-  if (scratchBuffer.length < n) scratchBuffer = new Uint8Array(Math.max(scratchBuffer.length * 2, n));
-  return scratchBuffer;
-}
-
 /** Bytes of the LEB128 varint ByteWriter.varint writes for v. */
 export function varintSize(v: number): number {
   // Integer arithmetic below 2^31 (every time and length of a session); the general form above it.
@@ -49,58 +37,12 @@ export function putVarint(buf: Bytes, p: number, v: number): number {
   return p;
 }
 
-/**
- * The end offset of the last readVarint (a second return value without an
- * allocation). Read it right after the call.
- */
-export let varintEnd = 0;
-
-/**
- * ByteReader.varint on a plain buffer, for the hot decoders: the same
- * canonical LEB128 and the same errors (code, "truncated/non-canonical/… what").
- */
-export function readVarint(buf: Bytes, p: number, end: number, what: string, code: CoreErrorCode): number {
-  // One byte, the common case for small values.
-  if (p < end) {
-    const b = buf[p]!;
-    if (b < 128) {
-      varintEnd = p + 1;
-      return b;
-    }
-  }
-  let value = 0;
-  let scale = 1;
-  for (let i = 0; i < 8; i++) {
-    if (p >= end) throw new ResumptionError(code, `truncated ${what}`);
-    const b = buf[p++]!;
-    value += (b & 127) * scale;
-    if ((b & 128) === 0) {
-      if (b === 0 && i > 0) throw new ResumptionError(code, `non-canonical ${what}`);
-      if (value > Number.MAX_SAFE_INTEGER) throw new ResumptionError(code, `${what} out of range`);
-      varintEnd = p;
-      return value;
-    }
-    scale *= 128;
-  }
-  throw new ResumptionError(code, `${what} out of range`);
-}
-
 export class ByteWriter {
   private buf: Bytes;
   private pos = 0;
 
-  constructor(capacity = 256, buffer?: Bytes) {
-    this.buf = buffer ?? new Uint8Array(capacity);
-  }
-
-  /**
-   * A writer over one shared buffer: no allocation per encoding. Its result
-   * is valid only until the next scratch writer starts, so callers copy it
-   * (finishCopy) or hand it to something that copies at once (WebCrypto
-   * copies its input before encrypt() returns). Synchronous use only.
-   */
-  static scratch(): ByteWriter {
-    return new ByteWriter(0, scratchBuffer);
+  constructor(capacity = 256) {
+    this.buf = new Uint8Array(capacity);
   }
 
   /**
@@ -124,7 +66,6 @@ export class ByteWriter {
     if (this.pos + n <= this.buf.length) return;
     const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
     next.set(this.buf.subarray(0, this.pos));
-    if (this.buf === scratchBuffer) scratchBuffer = next;
     this.buf = next;
   }
 
@@ -180,10 +121,6 @@ export class ByteWriter {
     return this.buf.subarray(0, this.pos);
   }
 
-  /** The bytes written, as a copy of their own. */
-  finishCopy(): Bytes {
-    return this.buf.slice(0, this.pos);
-  }
 }
 
 export class ByteReader {
@@ -203,20 +140,9 @@ export class ByteReader {
     return this.pos;
   }
 
-  /** The buffer read (for decoders that read it directly, then seek). */
+  /** The buffer read (for a decoder that reads bytes in place: see skip). */
   get buffer(): Bytes {
     return this.buf;
-  }
-
-  /** The offset reads stop at. */
-  get limit(): number {
-    return this.end;
-  }
-
-  /** Moves to `pos` (between the current offset and the limit): a direct decoder's bytes are consumed. */
-  seek(pos: number): void {
-    if (pos < this.pos || pos > this.end) throw new RangeError("ByteReader.seek out of range");
-    this.pos = pos;
   }
 
   get remaining(): number {
@@ -250,8 +176,27 @@ export class ByteReader {
     return v;
   }
 
+  u32(what: string): number {
+    this.need(4, what);
+    const p = this.pos;
+    this.pos += 4;
+    return ((this.buf[p]! << 8) | this.buf[p + 1]!) * 65536 + ((this.buf[p + 2]! << 8) | this.buf[p + 3]!);
+  }
+
   /** Unsigned LEB128, canonical (no redundant trailing zero groups), at most 2^53 - 1. */
   varint(what: string): number {
+    // One byte, the common case for small values (lengths, counts): small enough for V8 to inline into the decoders.
+    if (this.pos < this.end) {
+      const b = this.buf[this.pos]!;
+      if (b < 128) {
+        this.pos++;
+        return b;
+      }
+    }
+    return this.longVarint(what);
+  }
+
+  private longVarint(what: string): number {
     let value = 0;
     let scale = 1;
     for (let i = 0; i < 8; i++) {
@@ -282,11 +227,31 @@ export class ByteReader {
     return out;
   }
 
-  /** A varint length (checked against what is left, before allocating) and the bytes. */
-  lengthPrefixed(what: string, max = Number.MAX_SAFE_INTEGER): Bytes {
-    const n = this.varint(`${what} length`);
+  /**
+   * Moves past the next n bytes and returns the offset they start at in
+   * `buffer`: for a decoder that reads them in place (no view, no copy).
+   */
+  skip(n: number, what: string): number {
+    this.need(n, what);
+    const at = this.pos;
+    this.pos += n;
+    return at;
+  }
+
+  /** A varint length, at most max and no more than what is left (checked before anything is allocated). */
+  length(what: string, max = Number.MAX_SAFE_INTEGER): number {
+    // varint(`${what} length`) without building the label unless it is needed.
+    let n: number;
+    if (this.pos < this.end && this.buf[this.pos]! < 128) n = this.buf[this.pos++]!;
+    else n = this.longVarint(`${what} length`);
     if (n > max) this.fail(`${what} longer than ${max} bytes`);
-    return this.bytes(n, what);
+    this.need(n, what);
+    return n;
+  }
+
+  /** A varint length (see length) and the bytes. */
+  lengthPrefixed(what: string, max = Number.MAX_SAFE_INTEGER): Bytes {
+    return this.bytes(this.length(what, max), what);
   }
 
   expectEnd(what: string): void {

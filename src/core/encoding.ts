@@ -118,26 +118,6 @@ export function timingSafeEqual(a: Bytes, b: Bytes): boolean {
   return diff === 0;
 }
 
-/**
- * Short ASCII text to bytes and back without TextEncoder/TextDecoder
- * (whose per-call cost dominates for a host name); undefined when the text or
- * bytes are not all printable ASCII, so callers fall back or refuse.
- */
-export function asciiBytes(text: string): Bytes | undefined {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e) return undefined;
-    out[i] = c;
-  }
-  return out;
-}
-
-export function asciiText(bytes: Bytes): string | undefined {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i]! < 0x21 || bytes[i]! > 0x7e) return undefined;
-  return asciiDecoder.decode(bytes);
-}
-
 export const utf8 = {
   encode: (s: string): Bytes => textEncoder.encode(s),
   decode: (b: Bytes): string => textDecoder.decode(b),

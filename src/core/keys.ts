@@ -33,7 +33,7 @@ function hkdfInfo(label: string, context: string): Bytes {
   return info;
 }
 
-export function checkKeyMaterial(material: Bytes, what = "key material"): void {
+function checkKeyMaterial(material: Bytes, what = "key material"): void {
   if (!(material instanceof Uint8Array) || material.length !== KEY_BYTES) {
     throw new ResumptionError("key_invalid", `${what} must be ${KEY_BYTES} bytes`);
   }

@@ -1,14 +1,24 @@
 /**
  * The session record: what a TLS session carries (Pike's SSL.Session,
  * OpenSSL's SSL_SESSION), in two shapes: the JSON of the HTTP API (binary
- * fields base64url) and a compact binary codec used inside tickets.
+ * fields base64url) and a compact binary codec used inside tickets
+ * (docs/ticket-format.md, "Session codec").
  *
- * Field names are the API's own (snake_case) in both shapes, so the mapping is
- * only "base64url <-> bytes", never a rename.
+ * One table, FIELDS, says everything about each field: its name (the JSON
+ * key and the Session member, never a rename), how its JSON is validated and
+ * written, the value it takes when left out, and its binary codec (presence
+ * bit, size, writer, reader). The parser, sessionToJson, the encoder, its
+ * size and the decoder walk that table; the rules between fields are
+ * sessionRuleIssues', the one place for them.
+ *
+ * Adding a field: its member in Session (SessionJson follows), its row in
+ * FIELDS (the type checker asks for it, and its bit), and its JSON Schema in
+ * src/http/session-schema.ts.
  */
-import { ByteReader, ByteWriter, putVarint, readVarint, varintEnd, varintSize } from "./binary.js";
+import { ByteReader, ByteWriter, putVarint, varintSize } from "./binary.js";
 import { decodeBase64url, encodeBase64url, type Bytes } from "./encoding.js";
 import { ResumptionError, type FieldIssue } from "./errors.js";
+import { asciiAt, hostNameAt, isHostName, isPrintableAscii, MAX_HOST_NAME } from "./hostname.js";
 
 export const TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
 export type TlsVersion = (typeof TLS_VERSIONS)[number];
@@ -21,7 +31,7 @@ export const SESSION_LIMITS = {
   maxTimeout: 604_800,
   /** created_at is unix seconds; 2^33 is the year 2242. */
   maxCreatedAt: 2 ** 33,
-  maxServerName: 253,
+  maxServerName: MAX_HOST_NAME,
   maxAlpn: 255,
   /** One DER certificate; TLS itself allows 2^24-1 but tickets stop at 65535 bytes. */
   maxCertificate: 65_535,
@@ -50,23 +60,11 @@ export interface Session {
   opaque?: Bytes;
 }
 
-/** JSON shape of a session in the API. */
-export interface SessionJson {
-  version?: TlsVersion;
-  cipher_suite?: number;
-  master_secret?: string;
-  extended_master_secret?: boolean;
-  encrypt_then_mac?: boolean;
-  server_name?: string;
-  alpn?: string;
-  peer_certificate_chain?: string[];
-  max_fragment_length?: number;
-  ticket_age_add?: number;
-  max_early_data?: number;
-  created_at?: number;
-  timeout?: number;
-  opaque?: string;
-}
+/** A value in the API's JSON: bytes are base64url text without padding. */
+type JsonOf<T> = T extends Bytes ? string : T extends readonly Bytes[] ? string[] : T;
+
+/** JSON shape of a session in the API: Session's members, each optional (the parser fills the defaults). */
+export type SessionJson = { [K in keyof Session]?: JsonOf<NonNullable<Session[K]>> };
 
 export interface SessionDefaults {
   /** Unix seconds: created_at when the caller gives none. */
@@ -75,276 +73,107 @@ export interface SessionDefaults {
   timeout: number;
 }
 
-const JSON_FIELDS = new Set<string>([
-  "version", "cipher_suite", "master_secret", "extended_master_secret", "encrypt_then_mac",
-  "server_name", "alpn", "peer_certificate_chain", "max_fragment_length", "ticket_age_add",
-  "max_early_data", "created_at", "timeout", "opaque",
-]);
-
-const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
-
-/**
- * A lowercase DNS host name: dot-separated LDH labels of 1 to 63 characters,
- * no hyphen at either end of a label, 253 characters at most, and not digits
- * and dots only (an IPv4 literal, which SNI never carries). One pass, no
- * regex: it runs on every ticket opened.
- */
-export function isLowerHostName(name: string): boolean {
-  const n = name.length;
-  if (n === 0 || n > SESSION_LIMITS.maxServerName) return false;
-  let label = 0;
-  let letters = false;
-  let prev = 0x2e; // as if after a dot
-  for (let i = 0; i < n; i++) {
-    const c = name.charCodeAt(i);
-    if (c === 0x2e) {
-      if (label === 0 || prev === 0x2d) return false;
-      label = 0;
-    } else {
-      const digit = c >= 0x30 && c <= 0x39;
-      const letter = c >= 0x61 && c <= 0x7a;
-      if (!digit && !letter && c !== 0x2d) return false;
-      if (c === 0x2d && label === 0) return false;
-      if (++label > 63) return false;
-      if (!digit) letters = true;
-    }
-    prev = c;
-  }
-  return label > 0 && prev !== 0x2d && letters;
+/** What one field is, in both shapes. T: its value in a Session. */
+interface Field<T> {
+  /** Validates the field's JSON value and converts it; writes a value's JSON. */
+  json: JsonCodec<T>;
+  /** Gives s the value the field has when left out (of the JSON, or of the binary form: its bit clear): a flag's false. */
+  absent?(s: Session): void;
+  /** The value when the JSON leaves the field out or gets it wrong: the caller's default. */
+  fallback?(defaults: SessionDefaults): T;
+  /** Its part of the binary form (docs/ticket-format.md), or the field whose part carries it. */
+  binary: BinaryField | { within: keyof Session };
 }
 
-/** True for a DNS host name as SNI carries it (RFC 6066 3: no IP literal, no trailing dot), in any case. */
-export function isHostName(name: string): boolean {
-  // ASCII before lowercasing: toLowerCase maps some non-ASCII letters (U+212A KELVIN SIGN) to ASCII ones.
-  return PRINTABLE_ASCII.test(name) && isLowerHostName(name.toLowerCase());
+interface JsonCodec<T> {
+  /** The value from its JSON (never undefined here), or undefined once what is wrong is in `issues` (under `name`). */
+  parse(json: unknown, name: string, issues: Issues): T | undefined;
+  /** The JSON of a value; none: the value is its own JSON. */
+  toJson?(value: T): JsonOf<T>;
 }
 
-const isUint = (v: unknown, max: number): v is number =>
-  typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max;
-
 /**
- * Validates the API's JSON session. Every wrong field gets its own message;
- * all are reported together as one session_invalid error.
- * `extraFields` lists fields the caller handles itself (e.g. session_id).
+ * A field's part of the binary form. Its functions read and write the
+ * Session member by name (one function each per field, so that V8 keeps
+ * each access monomorphic: this runs on every ticket sealed and opened).
  */
-export function parseSession(
-  input: unknown,
-  defaults: SessionDefaults,
-  path = "session",
-  extraFields: readonly string[] = [],
-): Session {
-  if (typeof input !== "object" || input === null || Array.isArray(input)) {
-    throw ResumptionError.fromIssues("session_invalid", [{ field: path, message: "must be an object" }]);
-  }
-  const json = input as Record<string, unknown>;
-  const issues: FieldIssue[] = [];
-  const bad = (field: string, message: string): undefined => {
-    issues.push({ field: `${path}.${field}`, message });
+interface BinaryField {
+  /** Its bit in the presence bitmap; none: always present, written right after the bitmap. */
+  bit?: number;
+  /** Bytes it takes in s's binary form (0 when s lacks it). Throws session_invalid when it cannot be written. */
+  size(s: Session): number;
+  /** Writes it at p of a buffer with room for it; returns the offset after it, or -1 when s lacks it. */
+  write(buf: Bytes, p: number, s: Session): number;
+  /** Reads it into s, checking all the format says of it. copy: byte fields are copies, not views into r's buffer. */
+  read(r: ByteReader, s: Session, copy: boolean): void;
+}
+
+/** A parse's wrong fields, each under the caller's path. */
+class Issues {
+  readonly list: FieldIssue[] = [];
+  constructor(private readonly path: string) {}
+  add(field: string, message: string): undefined {
+    this.list.push({ field: `${this.path}.${field}`, message });
     return undefined;
-  };
-  for (const key of Object.keys(json)) {
-    if (!JSON_FIELDS.has(key) && !extraFields.includes(key)) bad(key, "unknown field");
   }
-  const bytesField = (field: string, min: number, max: number): Bytes | undefined => {
-    const v = json[field];
-    if (v === undefined) return undefined;
-    if (typeof v !== "string") return bad(field, "must be a base64url string");
+}
+
+// JSON codecs.
+
+const isUint = (v: unknown, max: number): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max;
+
+const uint = (max: number, min = 0): JsonCodec<number> => ({
+  parse: (v, name, issues) => (isUint(v, max) && v >= min ? v : issues.add(name, `must be an integer from ${min} to ${max}`)),
+});
+
+const oneOf = <T>(values: readonly T[]): JsonCodec<T> => ({
+  parse: (v, name, issues) => ((values as readonly unknown[]).includes(v) ? (v as T) : issues.add(name, `must be one of ${values.join(", ")}`)),
+});
+
+const BOOLEAN: JsonCodec<boolean> = {
+  parse: (v, name, issues) => (typeof v === "boolean" ? v : issues.add(name, "must be a boolean")),
+};
+
+const base64urlBytes = (min: number, max: number): JsonCodec<Bytes> => ({
+  parse(v, name, issues) {
+    if (typeof v !== "string") return issues.add(name, "must be a base64url string");
     const b = decodeBase64url(v);
-    if (!b) return bad(field, "must be base64url without padding");
-    if (b.length < min || b.length > max) return bad(field, `must be ${min} to ${max} bytes`);
+    if (!b) return issues.add(name, "must be base64url without padding");
+    if (b.length < min || b.length > max) return issues.add(name, `must be ${min} to ${max} bytes`);
     return b;
-  };
-  const boolField = (field: string): boolean => {
-    const v = json[field];
-    if (v === undefined) return false;
-    if (typeof v !== "boolean") bad(field, "must be a boolean");
-    return v === true;
-  };
-  const uintField = (field: string, max: number): number | undefined => {
-    const v = json[field];
-    if (v === undefined) return undefined;
-    if (!isUint(v, max)) return bad(field, `must be an integer from 0 to ${max}`);
-    return v;
-  };
+  },
+  toJson: encodeBase64url,
+});
 
-  const session: Session = {
-    extended_master_secret: boolField("extended_master_secret"),
-    encrypt_then_mac: boolField("encrypt_then_mac"),
-    created_at: uintField("created_at", SESSION_LIMITS.maxCreatedAt) ?? defaults.now,
-    timeout: defaults.timeout,
-  };
+const HOST_NAME: JsonCodec<string> = {
+  parse: (v, name, issues) =>
+    typeof v === "string" && isHostName(v) ? v.toLowerCase() : issues.add(name, "must be a DNS host name (no IP address, no trailing dot)"),
+};
 
-  if (json.version !== undefined) {
-    if (typeof json.version === "string" && (TLS_VERSIONS as readonly string[]).includes(json.version)) {
-      session.version = json.version as TlsVersion;
-    } else bad("version", `must be one of ${TLS_VERSIONS.join(", ")}`);
-  }
-  const cipher = uintField("cipher_suite", 0xffff);
-  if (cipher !== undefined) session.cipher_suite = cipher;
-  const ms = bytesField("master_secret", 1, 48);
-  if (ms) session.master_secret = ms;
+const printableText = (max: number): JsonCodec<string> => ({
+  parse: (v, name, issues) =>
+    typeof v === "string" && v.length >= 1 && v.length <= max && isPrintableAscii(v) ? v : issues.add(name, `must be 1 to ${max} printable ASCII characters`),
+});
 
-  if (json.server_name !== undefined) {
-    if (typeof json.server_name === "string" && isHostName(json.server_name)) {
-      session.server_name = json.server_name.toLowerCase();
-    } else bad("server_name", "must be a DNS host name (no IP address, no trailing dot)");
-  }
-  if (json.alpn !== undefined) {
-    const a = json.alpn;
-    if (typeof a === "string" && a.length >= 1 && a.length <= SESSION_LIMITS.maxAlpn && /^[\x21-\x7e]+$/.test(a)) {
-      session.alpn = a;
-    } else bad("alpn", `must be 1 to ${SESSION_LIMITS.maxAlpn} printable ASCII characters`);
-  }
-  if (json.peer_certificate_chain !== undefined) {
-    const chain = json.peer_certificate_chain;
-    if (!Array.isArray(chain) || chain.length > SESSION_LIMITS.maxCertificates) {
-      bad("peer_certificate_chain", `must be an array of at most ${SESSION_LIMITS.maxCertificates} certificates`);
-    } else {
-      const certs: Bytes[] = [];
-      chain.forEach((c, i) => {
-        const der = typeof c === "string" ? decodeBase64url(c) : undefined;
-        if (!der || der.length === 0 || der.length > SESSION_LIMITS.maxCertificate) {
-          bad(`peer_certificate_chain[${i}]`, `must be a base64url DER certificate of 1 to ${SESSION_LIMITS.maxCertificate} bytes`);
-        } else certs.push(der);
-      });
-      session.peer_certificate_chain = certs;
-    }
-  }
-  if (json.max_fragment_length !== undefined) {
-    const v = json.max_fragment_length;
-    if (typeof v === "number" && (MAX_FRAGMENT_LENGTHS as readonly number[]).includes(v)) session.max_fragment_length = v;
-    else bad("max_fragment_length", `must be one of ${MAX_FRAGMENT_LENGTHS.join(", ")}`);
-  }
-  const ageAdd = uintField("ticket_age_add", 0xffffffff);
-  if (ageAdd !== undefined) session.ticket_age_add = ageAdd;
-  const early = uintField("max_early_data", 0xffffffff);
-  if (early !== undefined) session.max_early_data = early;
-  if (json.timeout !== undefined) {
-    const t = json.timeout;
-    if (isUint(t, SESSION_LIMITS.maxTimeout) && t >= 1) session.timeout = t;
-    else bad("timeout", `must be an integer from 1 to ${SESSION_LIMITS.maxTimeout}`);
-  }
-  const opaque = bytesField("opaque", 1, SESSION_LIMITS.maxOpaque);
-  if (opaque) session.opaque = opaque;
+const certificates = (maxCount: number, maxBytes: number): JsonCodec<Bytes[]> => ({
+  parse(v, name, issues) {
+    if (!Array.isArray(v) || v.length > maxCount) return issues.add(name, `must be an array of at most ${maxCount} certificates`);
+    const certs: Bytes[] = [];
+    v.forEach((c, i) => {
+      const der = typeof c === "string" ? decodeBase64url(c) : undefined;
+      if (!der || der.length === 0 || der.length > maxBytes) {
+        issues.add(`${name}[${i}]`, `must be a base64url DER certificate of 1 to ${maxBytes} bytes`);
+      } else certs.push(der);
+    });
+    return certs;
+  },
+  toJson: (chain) => chain.map(encodeBase64url),
+});
 
-  // Rules between fields apply only once each field is well-formed on its own,
-  // so that a field is never reported twice.
-  if (issues.length === 0) issues.push(...checkSessionRules(session, path));
-  if (issues.length > 0) throw ResumptionError.fromIssues("session_invalid", issues);
-  return session;
-}
+// Binary pieces. Reads fail with the reader's code (session_invalid) and the messages of the format's checks.
 
-/** The rules that tie fields together; shared by the JSON parser and the binary decoder. */
-function checkSessionRules(s: Session, path: string): FieldIssue[] {
-  // Allocated only when something is wrong: this runs on every ticket opened.
-  let issues: FieldIssue[] | undefined;
-  const bad = (field: string, message: string) => (issues ??= []).push({ field: `${path}.${field}`, message });
-  if (!s.master_secret && !s.opaque) bad("master_secret", "a session needs master_secret or opaque");
-  if (s.master_secret) {
-    if (s.version === undefined) bad("version", "is required with master_secret");
-    if (s.cipher_suite === undefined) bad("cipher_suite", "is required with master_secret");
-    const n = s.master_secret.length;
-    if (s.version === "TLSv1.3" ? n !== 32 && n !== 48 : n !== 48) {
-      bad("master_secret", s.version === "TLSv1.3" ? "must be 32 or 48 bytes for TLSv1.3" : "must be exactly 48 bytes up to TLSv1.2");
-    }
-  }
-  if (s.version === "TLSv1.3") {
-    if (s.extended_master_secret) bad("extended_master_secret", "applies only up to TLSv1.2");
-    if (s.encrypt_then_mac) bad("encrypt_then_mac", "applies only up to TLSv1.2");
-  } else if (s.version !== undefined) {
-    if (s.ticket_age_add !== undefined) bad("ticket_age_add", "applies only to TLSv1.3");
-    if (s.max_early_data !== undefined) bad("max_early_data", "applies only to TLSv1.3");
-  }
-  // With master_secret each missing one is already reported above; never name a field twice.
-  if (!s.master_secret && (s.version === undefined) !== (s.cipher_suite === undefined)) {
-    bad(s.version === undefined ? "version" : "cipher_suite", "version and cipher_suite go together");
-  }
-  return issues ?? NO_ISSUES;
-}
-
-const NO_ISSUES: FieldIssue[] = [];
-
-/** The API's JSON for a session. */
-export function sessionToJson(s: Session): SessionJson {
-  const out: SessionJson = {};
-  if (s.version !== undefined) out.version = s.version;
-  if (s.cipher_suite !== undefined) out.cipher_suite = s.cipher_suite;
-  if (s.master_secret) out.master_secret = encodeBase64url(s.master_secret);
-  out.extended_master_secret = s.extended_master_secret;
-  out.encrypt_then_mac = s.encrypt_then_mac;
-  if (s.server_name !== undefined) out.server_name = s.server_name;
-  if (s.alpn !== undefined) out.alpn = s.alpn;
-  if (s.peer_certificate_chain) out.peer_certificate_chain = s.peer_certificate_chain.map(encodeBase64url);
-  if (s.max_fragment_length !== undefined) out.max_fragment_length = s.max_fragment_length;
-  if (s.ticket_age_add !== undefined) out.ticket_age_add = s.ticket_age_add;
-  if (s.max_early_data !== undefined) out.max_early_data = s.max_early_data;
-  out.created_at = s.created_at;
-  out.timeout = s.timeout;
-  if (s.opaque) out.opaque = encodeBase64url(s.opaque);
-  return out;
-}
-
-// Binary codec. Layout (docs/ticket-format.md): a 16-bit presence bitmap, then
-// created_at and timeout as varints, then each present field in bit order.
-const BIT = {
-  versionAndCipher: 1 << 0,
-  masterSecret: 1 << 1,
-  extendedMasterSecret: 1 << 2,
-  encryptThenMac: 1 << 3,
-  serverName: 1 << 4,
-  alpn: 1 << 5,
-  peerCertificateChain: 1 << 6,
-  maxFragmentLength: 1 << 7,
-  ticketAgeAdd: 1 << 8,
-  maxEarlyData: 1 << 9,
-  opaque: 1 << 10,
-} as const;
-const KNOWN_BITS = (1 << 11) - 1;
-
-/** Bytes of a value written with ByteWriter.lengthPrefixed. */
+/** Bytes of a length-prefixed value: a varint length, then the bytes. */
 const prefixedSize = (n: number) => varintSize(n) + n;
-
-/**
- * The exact length of writeSession's output for s, or -1 when a server_name
- * or alpn is not printable ASCII (validation guarantees it is; writeSession
- * then refuses the session).
- */
-export function sessionSize(s: Session): number {
-  let n = 2 + varintSize(s.created_at) + varintSize(s.timeout);
-  if (s.version !== undefined) n += 3;
-  if (s.master_secret) n += 1 + s.master_secret.length;
-  if (s.server_name !== undefined) {
-    if (!isPrintableAscii(s.server_name)) return -1;
-    n += prefixedSize(s.server_name.length);
-  }
-  if (s.alpn !== undefined) {
-    if (!isPrintableAscii(s.alpn)) return -1;
-    n += prefixedSize(s.alpn.length);
-  }
-  if (s.peer_certificate_chain) {
-    n += varintSize(s.peer_certificate_chain.length);
-    for (const cert of s.peer_certificate_chain) n += prefixedSize(cert.length);
-  }
-  if (s.max_fragment_length !== undefined) n += 1;
-  if (s.ticket_age_add !== undefined) n += 4;
-  if (s.max_early_data !== undefined) n += varintSize(s.max_early_data);
-  if (s.opaque) n += prefixedSize(s.opaque.length);
-  return n;
-}
-
-function isPrintableAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e) return false;
-  }
-  return true;
-}
-
-function putAscii(buf: Bytes, p: number, text: string): number {
-  p = putVarint(buf, p, text.length);
-  for (let i = 0; i < text.length; i++) buf[p++] = text.charCodeAt(i);
-  return p;
-}
 
 function putBytes(buf: Bytes, p: number, b: Bytes): number {
   // A loop beats TypedArray#set for the short fields of a session.
@@ -354,252 +183,420 @@ function putBytes(buf: Bytes, p: number, b: Bytes): number {
   return p + n;
 }
 
+const putPrefixed = (buf: Bytes, p: number, b: Bytes) => putBytes(buf, putVarint(buf, p, b.length), b);
+
+/** 1 to max bytes after a varint length. */
+function readPrefixed(r: ByteReader, what: string, max: number, copy: boolean): Bytes {
+  const n = r.length(what, max);
+  if (n === 0) r.fail(`empty ${what}`);
+  return copy ? r.bytes(n, what) : r.view(n, what);
+}
+
+/** A varint from min to max. */
+function readUint(r: ByteReader, what: string, min: number, max: number): number {
+  const v = r.varint(what);
+  if (v < min || v > max) r.fail(`${what} out of range`);
+  return v;
+}
+
+/** One of a list, as one byte: its position from 1. */
+function putCode<T>(buf: Bytes, p: number, values: readonly T[], v: T): number {
+  buf[p] = values.indexOf(v) + 1;
+  return p + 1;
+}
+
+function readCode<T>(r: ByteReader, what: string, values: readonly T[], unknown: string): T {
+  const v = values[r.u8(what) - 1];
+  return v === undefined ? r.fail(unknown) : v;
+}
+
+/** Printable ASCII after a varint length; validation keeps server_name and alpn so, and nothing else can be written. */
+function asciiSize(text: string): number {
+  if (!isPrintableAscii(text)) throw new ResumptionError("session_invalid", "server_name and alpn must be printable ASCII", "session");
+  return prefixedSize(text.length);
+}
+
+function putAscii(buf: Bytes, p: number, text: string): number {
+  p = putVarint(buf, p, text.length);
+  for (let i = 0; i < text.length; i++) buf[p++] = text.charCodeAt(i);
+  return p;
+}
+
+/** Text of at most max bytes after a varint length, read in place by `decode` (undefined: `invalid` says why). */
+function readAscii(r: ByteReader, what: string, max: number, decode: (buf: Bytes, p: number, n: number) => string | undefined, invalid: string): string {
+  const n = r.length(what, max);
+  const text = decode(r.buffer, r.skip(n, what), n);
+  return text === undefined ? r.fail(invalid) : text;
+}
+
+const nonEmptyAsciiAt = (buf: Bytes, p: number, n: number) => (n > 0 ? asciiAt(buf, p, n) : undefined);
+
+/**
+ * The table: per field, its JSON and its binary form. Its order is the
+ * JSON's; the binary form is the presence bitmap, then created_at and
+ * timeout (no bit), then the others in bit order (docs/ticket-format.md,
+ * "Session codec").
+ */
+const FIELDS: { [K in keyof Session]-?: Field<NonNullable<Session[K]>> } = {
+  version: {
+    json: oneOf(TLS_VERSIONS),
+    binary: {
+      // Bit 0 is "version and cipher_suite": the suite travels with the version (0 for a Session made by hand without one).
+      bit: 0,
+      size: (s) => (s.version === undefined ? 0 : 3),
+      write(buf, p, s) {
+        if (s.version === undefined) return -1;
+        p = putCode(buf, p, TLS_VERSIONS, s.version);
+        const cipher = s.cipher_suite ?? 0;
+        buf[p] = cipher >>> 8;
+        buf[p + 1] = cipher & 255;
+        return p + 2;
+      },
+      read(r, s) {
+        s.version = readCode(r, "version", TLS_VERSIONS, "unknown TLS version");
+        s.cipher_suite = r.u16("cipher_suite");
+      },
+    },
+  },
+  cipher_suite: { json: uint(0xffff), binary: { within: "version" } },
+  master_secret: {
+    json: base64urlBytes(1, 48),
+    binary: {
+      bit: 1,
+      size: (s) => (s.master_secret ? 1 + s.master_secret.length : 0),
+      write(buf, p, s) {
+        if (!s.master_secret) return -1;
+        buf[p] = s.master_secret.length;
+        return putBytes(buf, p + 1, s.master_secret);
+      },
+      read(r, s, copy) {
+        const n = r.u8("master_secret length");
+        s.master_secret = copy ? r.bytes(n, "master_secret") : r.view(n, "master_secret");
+      },
+    },
+  },
+  extended_master_secret: {
+    json: BOOLEAN,
+    absent: (s) => void (s.extended_master_secret = false),
+    binary: { bit: 2, size: () => 0, write: (_buf, p, s) => (s.extended_master_secret ? p : -1), read: (_r, s) => void (s.extended_master_secret = true) },
+  },
+  encrypt_then_mac: {
+    json: BOOLEAN,
+    absent: (s) => void (s.encrypt_then_mac = false),
+    binary: { bit: 3, size: () => 0, write: (_buf, p, s) => (s.encrypt_then_mac ? p : -1), read: (_r, s) => void (s.encrypt_then_mac = true) },
+  },
+  server_name: {
+    json: HOST_NAME,
+    binary: {
+      bit: 4,
+      size: (s) => (s.server_name === undefined ? 0 : asciiSize(s.server_name)),
+      write: (buf, p, s) => (s.server_name === undefined ? -1 : putAscii(buf, p, s.server_name)),
+      read(r, s) {
+        s.server_name = readAscii(r, "server_name", SESSION_LIMITS.maxServerName, hostNameAt, "server_name is not a lowercase host name");
+      },
+    },
+  },
+  alpn: {
+    json: printableText(SESSION_LIMITS.maxAlpn),
+    binary: {
+      bit: 5,
+      size: (s) => (s.alpn === undefined ? 0 : asciiSize(s.alpn)),
+      write: (buf, p, s) => (s.alpn === undefined ? -1 : putAscii(buf, p, s.alpn)),
+      read(r, s) {
+        s.alpn = readAscii(r, "alpn", SESSION_LIMITS.maxAlpn, nonEmptyAsciiAt, "alpn is not printable ASCII");
+      },
+    },
+  },
+  peer_certificate_chain: {
+    json: certificates(SESSION_LIMITS.maxCertificates, SESSION_LIMITS.maxCertificate),
+    binary: {
+      // A varint count, then each certificate length-prefixed. May be empty: present with count 0 differs from absent.
+      bit: 6,
+      size(s) {
+        const chain = s.peer_certificate_chain;
+        if (!chain) return 0;
+        let n = varintSize(chain.length);
+        for (const cert of chain) n += prefixedSize(cert.length);
+        return n;
+      },
+      write(buf, p, s) {
+        const chain = s.peer_certificate_chain;
+        if (!chain) return -1;
+        p = putVarint(buf, p, chain.length);
+        for (const cert of chain) p = putPrefixed(buf, p, cert);
+        return p;
+      },
+      read(r, s, copy) {
+        const count = r.varint("certificate count");
+        if (count > SESSION_LIMITS.maxCertificates) r.fail("too many certificates");
+        const chain: Bytes[] = [];
+        for (let i = 0; i < count; i++) chain.push(readPrefixed(r, "certificate", SESSION_LIMITS.maxCertificate, copy));
+        s.peer_certificate_chain = chain;
+      },
+    },
+  },
+  max_fragment_length: {
+    json: oneOf(MAX_FRAGMENT_LENGTHS),
+    binary: {
+      bit: 7,
+      size: (s) => (s.max_fragment_length === undefined ? 0 : 1),
+      write: (buf, p, s) => (s.max_fragment_length === undefined ? -1 : putCode(buf, p, MAX_FRAGMENT_LENGTHS as readonly number[], s.max_fragment_length)),
+      read(r, s) {
+        s.max_fragment_length = readCode(r, "max_fragment_length", MAX_FRAGMENT_LENGTHS, "unknown max_fragment_length");
+      },
+    },
+  },
+  ticket_age_add: {
+    json: uint(0xffffffff),
+    binary: {
+      bit: 8,
+      size: (s) => (s.ticket_age_add === undefined ? 0 : 4),
+      write(buf, p, s) {
+        if (s.ticket_age_add === undefined) return -1;
+        const hi = s.ticket_age_add >>> 16;
+        const lo = s.ticket_age_add & 0xffff;
+        buf[p] = hi >>> 8;
+        buf[p + 1] = hi & 255;
+        buf[p + 2] = lo >>> 8;
+        buf[p + 3] = lo & 255;
+        return p + 4;
+      },
+      read(r, s) {
+        s.ticket_age_add = r.u32("ticket_age_add");
+      },
+    },
+  },
+  max_early_data: {
+    json: uint(0xffffffff),
+    binary: {
+      bit: 9,
+      size: (s) => (s.max_early_data === undefined ? 0 : varintSize(s.max_early_data)),
+      write: (buf, p, s) => (s.max_early_data === undefined ? -1 : putVarint(buf, p, s.max_early_data)),
+      read(r, s) {
+        s.max_early_data = readUint(r, "max_early_data", 0, 0xffffffff);
+      },
+    },
+  },
+  created_at: {
+    json: uint(SESSION_LIMITS.maxCreatedAt),
+    fallback: (d) => d.now,
+    binary: {
+      size: (s) => varintSize(s.created_at),
+      write: (buf, p, s) => putVarint(buf, p, s.created_at),
+      read(r, s) {
+        s.created_at = readUint(r, "created_at", 0, SESSION_LIMITS.maxCreatedAt);
+      },
+    },
+  },
+  timeout: {
+    json: uint(SESSION_LIMITS.maxTimeout, 1),
+    fallback: (d) => d.timeout,
+    binary: {
+      size: (s) => varintSize(s.timeout),
+      write: (buf, p, s) => putVarint(buf, p, s.timeout),
+      read(r, s) {
+        s.timeout = readUint(r, "timeout", 1, SESSION_LIMITS.maxTimeout);
+      },
+    },
+  },
+  opaque: {
+    json: base64urlBytes(1, SESSION_LIMITS.maxOpaque),
+    binary: {
+      bit: 10,
+      size: (s) => (s.opaque ? prefixedSize(s.opaque.length) : 0),
+      write: (buf, p, s) => (s.opaque ? putPrefixed(buf, p, s.opaque) : -1),
+      read(r, s, copy) {
+        s.opaque = readPrefixed(r, "opaque", SESSION_LIMITS.maxOpaque, copy);
+      },
+    },
+  },
+};
+
+/** The table's rows for the JSON walkers, every row the same shape. */
+interface JsonRow {
+  name: keyof Session;
+  parse: JsonCodec<unknown>["parse"];
+  toJson: ((value: unknown) => unknown) | undefined;
+  fallback: ((defaults: SessionDefaults) => unknown) | undefined;
+  absent: ((s: Session) => void) | undefined;
+}
+
+/** The binary parts, for the codec's walkers: the bit as a mask (0: always present). */
+interface BinaryRow extends BinaryField {
+  mask: number;
+  absent: ((s: Session) => void) | undefined;
+}
+
+const NAMES = Object.keys(FIELDS) as (keyof Session)[];
+const JSON_ROWS: readonly JsonRow[] = NAMES.map((name) => {
+  const f = FIELDS[name] as Field<unknown>;
+  return { name, parse: f.json.parse, toJson: f.json.toJson, fallback: f.fallback, absent: f.absent };
+});
+const FIELD_NAMES = new Set<string>(NAMES);
+
+/** Binary order: those always present (in table order), then by bit. */
+const BINARY_ROWS: readonly BinaryRow[] = NAMES.flatMap((name): BinaryRow[] => {
+  const { binary: b, absent } = FIELDS[name] as Field<unknown>;
+  return "within" in b ? [] : [{ bit: b.bit, size: b.size, write: b.write, read: b.read, mask: b.bit === undefined ? 0 : 1 << b.bit, absent }];
+}).sort((a, b) => (a.bit ?? -1) - (b.bit ?? -1));
+const KNOWN_BITS = BINARY_ROWS.reduce((bits, b) => bits | b.mask, 0);
+
+/**
+ * Validates the API's JSON session. Every wrong field gets its own message;
+ * all are reported together as one session_invalid error.
+ * `extraFields` lists fields the caller handles itself (e.g. session_id).
+ */
+export function parseSession(input: unknown, defaults: SessionDefaults, path = "session", extraFields: readonly string[] = []): Session {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    throw ResumptionError.fromIssues("session_invalid", [{ field: path, message: "must be an object" }]);
+  }
+  const json = input as Record<string, unknown>;
+  const issues = new Issues(path);
+  for (const key of Object.keys(json)) {
+    if (!FIELD_NAMES.has(key) && !extraFields.includes(key)) issues.add(key, "unknown field");
+  }
+  const session: Record<string, unknown> = {};
+  for (const f of JSON_ROWS) {
+    const v = json[f.name];
+    const value = (v === undefined ? undefined : f.parse(v, f.name, issues)) ?? f.fallback?.(defaults);
+    if (value !== undefined) session[f.name] = value;
+    else f.absent?.(session as unknown as Session);
+  }
+  // Rules between fields apply only once each field is well-formed on its own,
+  // so that a field is never reported twice.
+  if (issues.list.length > 0) throw ResumptionError.fromIssues("session_invalid", issues.list);
+  return checkRules(session as unknown as Session, path);
+}
+
+/** The API's JSON for a session. */
+export function sessionToJson(s: Session): SessionJson {
+  const out: Record<string, unknown> = {};
+  for (const f of JSON_ROWS) {
+    const v = s[f.name];
+    if (v !== undefined) out[f.name] = f.toJson ? f.toJson(v) : v;
+  }
+  return out as SessionJson;
+}
+
+/** s, when the rules that tie its fields together hold; else a session_invalid error naming each field at most once. */
+function checkRules(s: Session, path: string): Session {
+  const issues = sessionRuleIssues(s, path);
+  if (issues) throw ResumptionError.fromIssues("session_invalid", issues);
+  return s;
+}
+
+/**
+ * The rules that tie fields together (docs/ticket-format.md), for the JSON
+ * parser and the binary decoder alike; undefined when they hold. Allocates
+ * only when something is wrong: this runs on every ticket opened.
+ */
+function sessionRuleIssues(s: Session, path: string): FieldIssue[] | undefined {
+  let issues: FieldIssue[] | undefined;
+  const ms = s.master_secret;
+  if (!ms && !s.opaque) issues = withIssue(issues, path, "master_secret", "a session needs master_secret or opaque");
+  if (ms) {
+    if (s.version === undefined) issues = withIssue(issues, path, "version", "is required with master_secret");
+    if (s.cipher_suite === undefined) issues = withIssue(issues, path, "cipher_suite", "is required with master_secret");
+    const n = ms.length;
+    if (s.version === "TLSv1.3" ? n !== 32 && n !== 48 : n !== 48) {
+      const message = s.version === "TLSv1.3" ? "must be 32 or 48 bytes for TLSv1.3" : "must be exactly 48 bytes up to TLSv1.2";
+      issues = withIssue(issues, path, "master_secret", message);
+    }
+  }
+  if (s.version === "TLSv1.3") {
+    if (s.extended_master_secret) issues = withIssue(issues, path, "extended_master_secret", "applies only up to TLSv1.2");
+    if (s.encrypt_then_mac) issues = withIssue(issues, path, "encrypt_then_mac", "applies only up to TLSv1.2");
+  } else if (s.version !== undefined) {
+    if (s.ticket_age_add !== undefined) issues = withIssue(issues, path, "ticket_age_add", "applies only to TLSv1.3");
+    if (s.max_early_data !== undefined) issues = withIssue(issues, path, "max_early_data", "applies only to TLSv1.3");
+  }
+  // With master_secret each missing one is already reported above; never name a field twice.
+  if (!ms && (s.version === undefined) !== (s.cipher_suite === undefined)) {
+    issues = withIssue(issues, path, s.version === undefined ? "version" : "cipher_suite", "version and cipher_suite go together");
+  }
+  return issues;
+}
+
+function withIssue(issues: FieldIssue[] | undefined, path: string, field: string, message: string): FieldIssue[] {
+  (issues ??= []).push({ field: `${path}.${field}`, message });
+  return issues;
+}
+
+/**
+ * The exact length of writeSessionAt's output for s. Refuses (session_invalid)
+ * a session with a field that cannot be written: a server_name or alpn that
+ * is not printable ASCII, which validation rules out.
+ */
+export function sessionSize(s: Session): number {
+  let n = 2;
+  for (const b of BINARY_ROWS) n += b.size(s);
+  return n;
+}
+
 /**
  * Writes the compact binary form of s at offset p of buf, which must hold
- * sessionSize(s) more bytes (and s must have had sessionSize(s) >= 0).
- * Returns the offset after it. The same bytes as ByteWriter-based writing, field by field.
+ * sessionSize(s) more bytes (sessionSize having accepted s). Returns the
+ * offset after it.
  */
 export function writeSessionAt(buf: Bytes, p: number, s: Session): number {
+  const at = p;
+  p += 2;
   let bits = 0;
-  if (s.version !== undefined) bits |= BIT.versionAndCipher;
-  if (s.master_secret) bits |= BIT.masterSecret;
-  if (s.extended_master_secret) bits |= BIT.extendedMasterSecret;
-  if (s.encrypt_then_mac) bits |= BIT.encryptThenMac;
-  if (s.server_name !== undefined) bits |= BIT.serverName;
-  if (s.alpn !== undefined) bits |= BIT.alpn;
-  if (s.peer_certificate_chain) bits |= BIT.peerCertificateChain;
-  if (s.max_fragment_length !== undefined) bits |= BIT.maxFragmentLength;
-  if (s.ticket_age_add !== undefined) bits |= BIT.ticketAgeAdd;
-  if (s.max_early_data !== undefined) bits |= BIT.maxEarlyData;
-  if (s.opaque) bits |= BIT.opaque;
-  buf[p++] = bits >>> 8;
-  buf[p++] = bits & 255;
-  p = putVarint(buf, p, s.created_at);
-  p = putVarint(buf, p, s.timeout);
-  if (s.version !== undefined) {
-    buf[p++] = TLS_VERSIONS.indexOf(s.version) + 1;
-    const cipher = s.cipher_suite ?? 0;
-    buf[p++] = cipher >>> 8;
-    buf[p++] = cipher & 255;
+  for (const b of BINARY_ROWS) {
+    const next = b.write(buf, p, s);
+    if (next < 0) continue;
+    bits |= b.mask;
+    p = next;
   }
-  if (s.master_secret) {
-    buf[p++] = s.master_secret.length;
-    p = putBytes(buf, p, s.master_secret);
-  }
-  // Both are printable ASCII by validation (sessionSize checked it).
-  if (s.server_name !== undefined) p = putAscii(buf, p, s.server_name);
-  if (s.alpn !== undefined) p = putAscii(buf, p, s.alpn);
-  if (s.peer_certificate_chain) {
-    p = putVarint(buf, p, s.peer_certificate_chain.length);
-    for (const cert of s.peer_certificate_chain) p = putBytes(buf, putVarint(buf, p, cert.length), cert);
-  }
-  if (s.max_fragment_length !== undefined) buf[p++] = (MAX_FRAGMENT_LENGTHS as readonly number[]).indexOf(s.max_fragment_length) + 1;
-  if (s.ticket_age_add !== undefined) {
-    const hi = s.ticket_age_add >>> 16;
-    const lo = s.ticket_age_add & 0xffff;
-    buf[p++] = hi >>> 8;
-    buf[p++] = hi & 255;
-    buf[p++] = lo >>> 8;
-    buf[p++] = lo & 255;
-  }
-  if (s.max_early_data !== undefined) p = putVarint(buf, p, s.max_early_data);
-  if (s.opaque) p = putBytes(buf, putVarint(buf, p, s.opaque.length), s.opaque);
+  buf[at] = bits >>> 8;
+  buf[at + 1] = bits & 255;
   return p;
 }
 
 /** Appends the compact binary form of a (valid) session. */
 export function writeSession(w: ByteWriter, s: Session): void {
-  const n = sessionSize(s);
-  if (n < 0) throw new ResumptionError("session_invalid", "server_name and alpn must be printable ASCII", "session");
-  const at = w.reserve(n); // first: it may grow the buffer
+  const at = w.reserve(sessionSize(s)); // first: it may grow the buffer
   writeSessionAt(w.buffer, at, s);
 }
 
+/** The compact binary form of a (valid) session, in a buffer of its own. */
 export function encodeSession(s: Session): Bytes {
-  const w = ByteWriter.scratch();
-  writeSession(w, s);
-  return w.finishCopy();
+  const out = new Uint8Array(sessionSize(s));
+  writeSessionAt(out, 0, s);
+  return out;
 }
 
 /**
- * Reads a session and checks it by the same rules as the JSON parser, so a
- * session that comes out of a ticket or the store is always a valid one.
- * Every failure is a session_invalid ResumptionError.
+ * Reads a session at r's offset and checks it by the same rules as the JSON
+ * parser, so a session that comes out of a ticket or the store is always a
+ * valid one. Every failure is a session_invalid ResumptionError, whatever
+ * r's own code (and leaves r anywhere in the session). copy: the byte fields
+ * are copies (false: views into r's buffer, for a caller that owns it and
+ * never changes it, e.g. a fresh decryption).
  */
-export function readSession(r: ByteReader): Session {
-  const s = readSessionAt(r.buffer, r.offset, r.limit, true);
-  r.seek(lastSessionEnd);
-  return s;
-}
-
-/** The end offset of the last readSessionAt (a second return value without an allocation). */
-let lastSessionEnd = 0;
-export const sessionEnd = (): number => lastSessionEnd;
-
-function bad(message: string): never {
-  throw new ResumptionError("session_invalid", message);
-}
-
-/**
- * readSession on a plain buffer from `p` (reading stops at `end`); sets
- * sessionEnd. `copy`: the byte fields are copies (false: views into buf, for
- * a caller that owns buf and never changes it, e.g. a fresh decryption).
- * Every check of the format is made here, in the order the fields are read;
- * the rules between fields are checkSessionRules'.
- */
-export function readSessionAt(buf: Bytes, p: number, end: number, copy: boolean): Session {
-  if (end - p < 2) bad("truncated session flags");
-  const bits = (buf[p]! << 8) | buf[p + 1]!;
-  p += 2;
-  if ((bits & ~KNOWN_BITS) !== 0) bad("unknown session flags");
-  const createdAt = readVarint(buf, p, end, "created_at", "session_invalid");
-  p = varintEnd;
-  const timeout = readVarint(buf, p, end, "timeout", "session_invalid");
-  p = varintEnd;
-  const s: Session = {
-    extended_master_secret: (bits & BIT.extendedMasterSecret) !== 0,
-    encrypt_then_mac: (bits & BIT.encryptThenMac) !== 0,
-    created_at: createdAt,
-    timeout,
-  };
-  if (createdAt > SESSION_LIMITS.maxCreatedAt) bad("created_at out of range");
-  if (timeout < 1 || timeout > SESSION_LIMITS.maxTimeout) bad("timeout out of range");
-  if (bits & BIT.versionAndCipher) {
-    if (p >= end) bad("truncated version");
-    const v = TLS_VERSIONS[buf[p++]! - 1];
-    if (v === undefined) bad("unknown TLS version");
-    s.version = v;
-    if (end - p < 2) bad("truncated cipher_suite");
-    s.cipher_suite = (buf[p]! << 8) | buf[p + 1]!;
-    p += 2;
+export function readSession(r: ByteReader, copy = true): Session {
+  try {
+    return readFields(r, copy);
+  } catch (e) {
+    throw e instanceof ResumptionError && e.code !== "session_invalid" ? new ResumptionError("session_invalid", e.message) : e;
   }
-  if (bits & BIT.masterSecret) {
-    if (p >= end) bad("truncated master_secret length");
-    const n = buf[p++]!;
-    if (n > end - p) bad("truncated master_secret");
-    s.master_secret = copy ? buf.slice(p, p + n) : buf.subarray(p, p + n);
-    p += n;
-  }
-  if (bits & BIT.serverName) {
-    const n = readVarint(buf, p, end, "server_name length", "session_invalid");
-    p = varintEnd;
-    if (n > SESSION_LIMITS.maxServerName) bad(`server_name longer than ${SESSION_LIMITS.maxServerName} bytes`);
-    if (n > end - p) bad("truncated server_name");
-    const name = hostNameAt(buf, p, n);
-    if (name === undefined) bad("server_name is not a lowercase host name");
-    s.server_name = name;
-    p += n;
-  }
-  if (bits & BIT.alpn) {
-    const n = readVarint(buf, p, end, "alpn length", "session_invalid");
-    p = varintEnd;
-    if (n > SESSION_LIMITS.maxAlpn) bad(`alpn longer than ${SESSION_LIMITS.maxAlpn} bytes`);
-    if (n > end - p) bad("truncated alpn");
-    const alpn = asciiAt(buf, p, n);
-    if (alpn === undefined || alpn.length === 0) bad("alpn is not printable ASCII");
-    s.alpn = alpn;
-    p += n;
-  }
-  if (bits & BIT.peerCertificateChain) {
-    const count = readVarint(buf, p, end, "certificate count", "session_invalid");
-    p = varintEnd;
-    if (count > SESSION_LIMITS.maxCertificates) bad("too many certificates");
-    const chain: Bytes[] = [];
-    for (let i = 0; i < count; i++) {
-      const n = readVarint(buf, p, end, "certificate length", "session_invalid");
-      p = varintEnd;
-      if (n > SESSION_LIMITS.maxCertificate) bad(`certificate longer than ${SESSION_LIMITS.maxCertificate} bytes`);
-      if (n > end - p) bad("truncated certificate");
-      if (n === 0) bad("empty certificate");
-      chain.push(copy ? buf.slice(p, p + n) : buf.subarray(p, p + n));
-      p += n;
-    }
-    s.peer_certificate_chain = chain;
-  }
-  if (bits & BIT.maxFragmentLength) {
-    if (p >= end) bad("truncated max_fragment_length");
-    const mfl = MAX_FRAGMENT_LENGTHS[buf[p++]! - 1];
-    if (mfl === undefined) bad("unknown max_fragment_length");
-    s.max_fragment_length = mfl;
-  }
-  if (bits & BIT.ticketAgeAdd) {
-    if (end - p < 4) bad("truncated ticket_age_add");
-    s.ticket_age_add = ((buf[p]! << 8) | buf[p + 1]!) * 65536 + ((buf[p + 2]! << 8) | buf[p + 3]!);
-    p += 4;
-  }
-  if (bits & BIT.maxEarlyData) {
-    const early = readVarint(buf, p, end, "max_early_data", "session_invalid");
-    p = varintEnd;
-    if (early > 0xffffffff) bad("max_early_data out of range");
-    s.max_early_data = early;
-  }
-  if (bits & BIT.opaque) {
-    const n = readVarint(buf, p, end, "opaque length", "session_invalid");
-    p = varintEnd;
-    if (n > SESSION_LIMITS.maxOpaque) bad(`opaque longer than ${SESSION_LIMITS.maxOpaque} bytes`);
-    if (n > end - p) bad("truncated opaque");
-    if (n === 0) bad("empty opaque");
-    s.opaque = copy ? buf.slice(p, p + n) : buf.subarray(p, p + n);
-    p += n;
-  }
-  if (!sessionRulesHold(s)) throw ResumptionError.fromIssues("session_invalid", checkSessionRules(s, "session"));
-  lastSessionEnd = p;
-  return s;
-}
-
-/** checkSessionRules(s).length === 0, without building the issues (the decoders' common case). */
-function sessionRulesHold(s: Session): boolean {
-  const ms = s.master_secret;
-  if (ms) {
-    if (s.version === undefined || s.cipher_suite === undefined) return false;
-    const n = ms.length;
-    if (s.version === "TLSv1.3" ? n !== 32 && n !== 48 : n !== 48) return false;
-  } else {
-    if (!s.opaque) return false;
-    if ((s.version === undefined) !== (s.cipher_suite === undefined)) return false;
-  }
-  if (s.version === "TLSv1.3") return !s.extended_master_secret && !s.encrypt_then_mac;
-  if (s.version !== undefined) return s.ticket_age_add === undefined && s.max_early_data === undefined;
-  return true;
-}
-
-/**
- * Recently decoded host names, with their bytes, in slots picked by a cheap
- * hash of a few of their bytes: a name seen before is compared byte for byte
- * and reused, with no decoding and no second validation (the cached string
- * passed isLowerHostName when it was decoded). A collision only costs a miss.
- */
-const HOST_CACHE_SIZE = 256;
-const hostCacheNames: (string | undefined)[] = new Array<string | undefined>(HOST_CACHE_SIZE).fill(undefined);
-const hostCacheBytes: Bytes[] = new Array<Bytes>(HOST_CACHE_SIZE).fill(new Uint8Array(0));
-
-/** The n bytes at p as a lowercase host name, or undefined when they are not one. */
-function hostNameAt(buf: Bytes, p: number, n: number): string | undefined {
-  if (n === 0) return undefined;
-  const slot = (n * 31 + buf[p]! * 7 + buf[p + (n >>> 1)]! * 3 + buf[p + n - 1]!) & (HOST_CACHE_SIZE - 1);
-  const cached = hostCacheBytes[slot]!;
-  if (cached.length === n) {
-    let i = 0;
-    while (i < n && cached[i] === buf[p + i]) i++;
-    if (i === n) return hostCacheNames[slot];
-  }
-  const name = asciiAt(buf, p, n);
-  if (name === undefined || !isLowerHostName(name)) return undefined;
-  hostCacheNames[slot] = name;
-  hostCacheBytes[slot] = buf.slice(p, p + n);
-  return name;
-}
-
-/** The n bytes at p as text when all are printable ASCII (asciiText without a copy). */
-function asciiAt(buf: Bytes, p: number, n: number): string | undefined {
-  for (let i = p; i < p + n; i++) if (buf[i]! < 0x21 || buf[i]! > 0x7e) return undefined;
-  // Callers bound n (253 or 255): small enough for one fromCharCode call.
-  return String.fromCharCode.apply(null, buf.subarray(p, p + n) as unknown as number[]);
 }
 
 export function decodeSession(bytes: Bytes): Session {
   const r = new ByteReader(bytes, "session_invalid");
-  const s = readSession(r);
+  const s = readFields(r, true);
   r.expectEnd("session");
   return s;
+}
+
+/** The decoder: every check of the format in the order the fields are read (failing with r's code), then the rules (session_invalid). */
+function readFields(r: ByteReader, copy: boolean): Session {
+  const bits = r.u16("session flags");
+  if ((bits & ~KNOWN_BITS) !== 0) r.fail("unknown session flags");
+  const s = {} as Session;
+  for (const b of BINARY_ROWS) {
+    if (b.mask === 0 || (bits & b.mask) !== 0) b.read(r, s, copy);
+    else if (b.absent) b.absent(s);
+  }
+  return checkRules(s, "session");
 }

@@ -11,16 +11,16 @@
  * Refuse cheaply: length and header are checked before any key lookup or
  * crypto work (rustls does the same).
  */
-import { ByteReader, putVarint, readVarint, scratchBytes, varintEnd, varintSize } from "./binary.js";
-import { utf8, type Bytes } from "./encoding.js";
+import { ByteReader, putVarint, varintSize } from "./binary.js";
+import type { Bytes } from "./encoding.js";
 import { KeyUnknownError, ResumptionError } from "./errors.js";
+import { aesGcm, NONCE_BYTES, type GcmInput, type Scratch } from "./gcm.js";
 import { MAX_KEY_ID, type TicketKeySource } from "./keys.js";
-import { readSessionAt, SESSION_LIMITS, sessionEnd, sessionSize, writeSessionAt, type Session } from "./session.js";
+import { readSession, SESSION_LIMITS, sessionSize, writeSessionAt, type Session } from "./session.js";
 
 export const TICKET_VERSION = 1;
 /** The TLS limit on a ticket (RFC 5077, RFC 8446): nothing longer is ever opened. */
 export const MAX_TICKET_BYTES = 65_535;
-export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
 export const MAX_LOOKUP_ID_BYTES = 32;
 /** version + key id + lookup id length + nonce + tag, with no lookup id. */
@@ -87,41 +87,6 @@ export interface OpenOptions {
   keys: TicketKeySource;
 }
 
-interface ContextAad {
-  /** UTF-8 of the context name. */
-  bytes: Bytes;
-  /** By lookup id length: a buffer of the AAD's length with the context already at its end. */
-  aad: (Bytes | undefined)[];
-}
-
-const contextCache = new Map<string, ContextAad>();
-function contextAad(context: string): ContextAad {
-  let c = contextCache.get(context);
-  if (!c) {
-    c = { bytes: utf8.encode(context), aad: [] };
-    if (contextCache.size < 1024) contextCache.set(context, c);
-  }
-  return c;
-}
-
-/**
- * AAD = ticket[0 .. headerLength] || UTF-8(context). The buffer is reused per
- * (context, header length): WebCrypto copies its inputs before encrypt() or
- * decrypt() returns, so it is filled and handed over synchronously, never
- * held across an await.
- */
-function aad(ticket: Bytes, headerLength: number, context: string): Bytes {
-  const c = contextAad(context);
-  let out = c.aad[headerLength];
-  if (out === undefined) {
-    out = new Uint8Array(headerLength + c.bytes.length);
-    out.set(c.bytes, headerLength);
-    c.aad[headerLength] = out;
-  }
-  for (let i = 0; i < headerLength; i++) out[i] = ticket[i]!;
-  return out;
-}
-
 /**
  * The checks every ticket format makes of what it is asked to seal (binary
  * here, JWE in src/tickets/jwe.ts): a ticket is never sealed corrupt.
@@ -160,25 +125,12 @@ export async function sealTicket(input: SealInput): Promise<Bytes> {
 
   // The body's exact length first, then one pass of plain writes.
   const sessionLength = sessionSize(input.session);
-  if (sessionLength < 0) throw new ResumptionError("session_invalid", "server_name and alpn must be printable ASCII", "session");
   const region = input.region ?? 0;
   const bodyLength = 1 + varintSize(issuedAt) + varintSize(lifetime) + (region ? 1 : 0) + (withLookupId ? 0 : 1 + sessionId.length) + sessionLength;
   const total = headerLength + bodyLength + TAG_BYTES;
   if (total > MAX_TICKET_BYTES) {
     throw new ResumptionError("session_invalid", `the session is too large for a ticket (${total} > ${MAX_TICKET_BYTES} bytes)`, "session");
   }
-  // The shared scratch buffer: encrypt() copies the plaintext before it returns.
-  const body = scratchBytes(bodyLength);
-  body[0] = (input.singleUse ? BODY_SINGLE_USE : 0) | (withLookupId ? 0 : BODY_HAS_SESSION_ID) | (region ? BODY_HAS_REGION : 0);
-  let p = putVarint(body, 1, issuedAt);
-  p = putVarint(body, p, lifetime);
-  if (region) body[p++] = region;
-  if (!withLookupId) {
-    body[p++] = sessionId.length;
-    for (let i = 0; i < sessionId.length; i++) body[p++] = sessionId[i]!;
-  }
-  writeSessionAt(body, p, input.session);
-
   const ticket = ticketBytes(total);
   ticket[0] = TICKET_VERSION;
   ticket[1] = keyId >>> 16;
@@ -186,22 +138,41 @@ export async function sealTicket(input: SealInput): Promise<Bytes> {
   ticket[3] = keyId & 255;
   ticket[4] = lookupLength;
   if (withLookupId) ticket.set(sessionId, FIXED_HEADER_BYTES);
-  // The nonce is drawn into a reused buffer (handed to encrypt() synchronously) and copied into the ticket.
-  const nonce = input.nonce ?? crypto.getRandomValues(nonceScratch);
-  for (let i = 0, o = FIXED_HEADER_BYTES + lookupLength; i < NONCE_BYTES; i++) ticket[o + i] = nonce[i]!;
 
-  // tagLength is left at its default, 128 bits: naming it costs workerd one
-  // more dictionary member to convert on every call.
-  const ciphertext = await subtle().encrypt(
-    { name: "AES-GCM", iv: nonce, additionalData: aad(ticket, headerLength, input.context) },
-    input.key,
-    body.subarray(0, bodyLength),
-  );
+  const ciphertext = await aesGcm("encrypt", input.key, sealedBody, ticket, input, bodyLength);
   ticket.set(new Uint8Array(ciphertext), headerLength);
   return ticket;
 }
 
-const nonceScratch = new Uint8Array(NONCE_BYTES);
+/**
+ * The plaintext body of a ticket whose header is written up to the nonce,
+ * the nonce (drawn here unless the input fixes one) and the AAD: what
+ * sealTicket encrypts.
+ */
+function sealedBody(scratch: Scratch, ticket: Bytes, input: SealInput, bodyLength: number): GcmInput {
+  const { sessionId, withLookupId } = input;
+  const region = input.region ?? 0;
+  const lookupLength = ticket[4]!;
+  const body = scratch.body(bodyLength);
+  body[0] = (input.singleUse ? BODY_SINGLE_USE : 0) | (withLookupId ? 0 : BODY_HAS_SESSION_ID) | (region ? BODY_HAS_REGION : 0);
+  let p = putVarint(body, 1, input.issuedAt);
+  p = putVarint(body, p, input.lifetime);
+  if (region) body[p++] = region;
+  if (!withLookupId) {
+    body[p++] = sessionId.length;
+    for (let i = 0; i < sessionId.length; i++) body[p++] = sessionId[i]!;
+  }
+  writeSessionAt(body, p, input.session);
+  const nonce = input.nonce ?? scratch.randomNonce();
+  const nonceAt = FIXED_HEADER_BYTES + lookupLength;
+  for (let i = 0; i < NONCE_BYTES; i++) ticket[nonceAt + i] = nonce[i]!;
+  return { iv: nonce, additionalData: scratch.aad(ticket, nonceAt + NONCE_BYTES, input.context), data: body.subarray(0, bodyLength) };
+}
+
+/** What openTicket decrypts: the ticket after its header, under the header's nonce and AAD. */
+function openedBody(scratch: Scratch, ticket: Bytes, header: TicketHeader, context: string): GcmInput {
+  return { iv: header.nonce, additionalData: scratch.aad(ticket, header.headerLength, context), data: ticket.subarray(header.headerLength) };
+}
 
 /**
  * Tickets are carved out of a shared pool, as Node's Buffer does for small
@@ -226,13 +197,6 @@ function ticketBytes(n: number): Bytes {
   ticketPoolUsed += n;
   return ticket;
 }
-
-/**
- * crypto.subtle, looked up once: in workerd each `crypto.subtle` is two
- * native accessor calls, measurable next to a 2 µs AES-GCM call.
- */
-let cachedSubtle: SubtleCrypto | undefined;
-const subtle = (): SubtleCrypto => (cachedSubtle ??= crypto.subtle);
 
 /** Parses the clear-text header. Costs no crypto; throws ticket_malformed or ticket_unsupported_version. */
 export function parseTicketHeader(ticket: Bytes): TicketHeader {
@@ -286,7 +250,9 @@ export async function openTicket(ticket: Bytes, options: OpenOptions, header = p
   // buy one decryption per context with one request.
   let plaintext: Bytes;
   try {
-    plaintext = new Uint8Array(await decrypt(ticket, header, options.context, isPromise(key) ? await key : key));
+    const subkey = isPromise(key) ? await key : key;
+    const decrypted = await aesGcm("decrypt", subkey, openedBody, ticket, header, options.context);
+    plaintext = new Uint8Array(decrypted);
   } catch {
     throw new ResumptionError("ticket_invalid", "the ticket failed authentication");
   }
@@ -295,42 +261,35 @@ export async function openTicket(ticket: Bytes, options: OpenOptions, header = p
 }
 
 /**
- * The decrypted body: flags, times, session id, session. Reads the buffer
- * directly (no reader objects); the checks and errors are the format's, in
- * the order of the fields. The plaintext is a fresh buffer of our own, so the
- * session id and the session's byte fields are views into it, not copies.
+ * The decrypted body: flags, times, session id, session; the checks and
+ * errors are the format's, in the order of the fields. The plaintext is a
+ * fresh buffer of our own, so the session id and the session's byte fields
+ * are views into it, not copies.
  */
 function readBody(plaintext: Bytes, header: TicketHeader, now: number): OpenedTicket {
-  const end = plaintext.length;
-  if (end < 1) throw malformed("truncated ticket flags");
-  const flags = plaintext[0]!;
-  if ((flags & ~BODY_KNOWN_FLAGS) !== 0) throw malformed("unknown ticket flags");
-  const issuedAt = readVarint(plaintext, 1, end, "issued_at", "ticket_malformed");
-  const lifetime = readVarint(plaintext, varintEnd, end, "lifetime", "ticket_malformed");
-  let p = varintEnd;
+  const r = new ByteReader(plaintext, "ticket_malformed");
+  const flags = r.u8("ticket flags");
+  if ((flags & ~BODY_KNOWN_FLAGS) !== 0) r.fail("unknown ticket flags");
+  const issuedAt = r.varint("issued_at");
+  const lifetime = r.varint("lifetime");
   // What a sealer may write (checkSealInput), and no ticket from the future:
   // only a holder of the subkey could make such a ticket, and it must not
   // buy a replay-guard entry that lives for ever.
-  if (lifetime < 1 || lifetime > SESSION_LIMITS.maxTimeout) throw malformed(`lifetime out of range (1 to ${SESSION_LIMITS.maxTimeout})`);
-  if (issuedAt > now + MAX_ISSUE_SKEW) throw malformed("issued_at is in the future");
+  if (lifetime < 1 || lifetime > SESSION_LIMITS.maxTimeout) r.fail(`lifetime out of range (1 to ${SESSION_LIMITS.maxTimeout})`);
+  if (issuedAt > now + MAX_ISSUE_SKEW) r.fail("issued_at is in the future");
   let region = 0;
   if (flags & BODY_HAS_REGION) {
-    if (p >= end) throw malformed("truncated region");
-    region = plaintext[p++]!;
-    if (region === 0) throw malformed("region 0 with the region flag set");
+    region = r.u8("region");
+    if (region === 0) r.fail("region 0 with the region flag set");
   }
   let sessionId: Bytes;
   if (flags & BODY_HAS_SESSION_ID) {
-    if (header.lookupId) throw malformed("session id both in clear and sealed");
-    if (p >= end) throw malformed("truncated session id length");
-    const n = plaintext[p++]!;
-    if (n < 1 || n > MAX_LOOKUP_ID_BYTES) throw malformed("session id length out of range");
-    if (n > end - p) throw malformed("truncated session id");
-    sessionId = plaintext.subarray(p, p + n);
-    p += n;
+    if (header.lookupId) r.fail("session id both in clear and sealed");
+    const n = r.u8("session id length");
+    if (n < 1 || n > MAX_LOOKUP_ID_BYTES) r.fail("session id length out of range");
+    sessionId = r.view(n, "session id");
   } else {
-    if (header.lookupId === undefined) throw malformed("ticket has no session id");
-    sessionId = header.lookupId;
+    sessionId = header.lookupId ?? r.fail("ticket has no session id");
   }
   const expiresAt = issuedAt + lifetime;
   if (now >= expiresAt) {
@@ -338,13 +297,13 @@ function readBody(plaintext: Bytes, header: TicketHeader, now: number): OpenedTi
   }
   let session: Session;
   try {
-    session = readSessionAt(plaintext, p, end, false);
+    session = readSession(r, false);
   } catch (e) {
     // The session codec's session_invalid is about a request's session; inside a ticket it is the ticket that is malformed.
     if (e instanceof ResumptionError && e.code === "session_invalid") throw malformed(`the sealed session is invalid: ${e.message}`);
     throw e;
   }
-  if (sessionEnd() !== end) throw malformed(`${end - sessionEnd()} unexpected bytes after the sealed session`);
+  if (r.remaining !== 0) r.fail(`${r.remaining} unexpected bytes after the sealed session`);
   return {
     keyId: header.keyId,
     sessionId,
@@ -362,15 +321,6 @@ const malformed = (message: string) => new ResumptionError("ticket_malformed", m
 
 /** Seconds a ticket's issued_at may run ahead of the opener's clock (clocks in a fleet agree far better). */
 export const MAX_ISSUE_SKEW = 300;
-
-/** Rejects when the ticket does not authenticate under (key, context). */
-function decrypt(ticket: Bytes, header: TicketHeader, context: string, key: CryptoKey): Promise<ArrayBuffer> {
-  return subtle().decrypt(
-    { name: "AES-GCM", iv: header.nonce, additionalData: aad(ticket, header.headerLength, context) },
-    key,
-    ticket.subarray(header.headerLength),
-  );
-}
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown }).then === "function";

@@ -15,16 +15,8 @@
  * the ticket (StoredRecord.digest). It is encrypted with the session, since
  * the first is a function of the master secret.
  */
-import {
-  ByteReader,
-  ByteWriter,
-  decodeSession,
-  encodeSession,
-  ResumptionError,
-  utf8,
-  type Bytes,
-  type Session,
-} from "../core/index.js";
+import { decodeSession, encodeSession, ResumptionError, utf8, type Bytes, type Session } from "../core/index.js";
+import { ByteReader, ByteWriter } from "../core/internal.js";
 
 export const RECORD_VERSION = 1;
 const NONCE_BYTES = 12;

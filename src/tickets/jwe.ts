@@ -21,26 +21,23 @@
  */
 import { CompactEncrypt, compactDecrypt } from "jose";
 import {
-  checkSealInput,
   decodeBase64url,
   decodeHex,
   encodeHex,
   KeyUnknownError,
   MAX_KEY_ID,
-  MAX_ISSUE_SKEW,
   MAX_LOOKUP_ID_BYTES,
   MAX_TICKET_BYTES,
-  NONCE_BYTES,
   parseSession,
   ResumptionError,
   sessionToJson,
-  TAG_BYTES,
   utf8,
   type Bytes,
   type OpenedTicket,
   type OpenOptions,
   type SealInput,
 } from "../core/index.js";
+import { checkSealInput, MAX_ISSUE_SKEW, NONCE_BYTES, TAG_BYTES } from "../core/internal.js";
 import { MAX_TICKET_LIFETIME } from "../config.js";
 import { MAX_BODY_BYTES } from "../http/body.js";
 import { ServiceError } from "../errors.js";

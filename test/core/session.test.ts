@@ -5,8 +5,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  ByteReader,
-  ByteWriter,
   decodeSession,
   encodeBase64url,
   encodeHex,
@@ -18,6 +16,7 @@ import {
   sessionToJson,
   type Session,
 } from "../../src/core/index.js";
+import { ByteReader, ByteWriter, readSession } from "../../src/core/internal.js";
 import { DEFAULTS, RUNS, sessionJsonArb } from "./support.js";
 
 const b64 = (n: number, fill = 7) => encodeBase64url(new Uint8Array(n).fill(fill));
@@ -151,6 +150,14 @@ describe("parseSession: each field's wrong type or range is one issue naming tha
       ["version", "cipher_suite", "master_secret", "alpn", "timeout", "opaque", "bogus", "server_name"],
     );
     expect(new Set(err.issues.map((i) => i.field)).size).toBe(err.issues.length);
+  });
+
+  it("lists unknown fields first, then the wrong ones in the API's field order; `field` is the first", () => {
+    const err = parseError({ timeout: 0, created_at: -1, bogus: 1, encrypt_then_mac: 1, opaque: 1, version: "TLSv9", extended_master_secret: "yes" });
+    const order = ["bogus", "version", "extended_master_secret", "encrypt_then_mac", "created_at", "timeout", "opaque"].map((f) => `session.${f}`);
+    expect(err.issues.map((i) => i.field)).toEqual(order);
+    expect(err.field).toBe("session.bogus");
+    expect(err.message).toBe(err.issues.map((i) => `${i.field}: ${i.message}`).join("; "));
   });
 
   it("rules between fields are not reported when a field is already malformed", () => {
@@ -420,6 +427,50 @@ describe("binary codec", () => {
     for (const [what, bytes] of cases) {
       expect(() => decodeSession(bytes), what).toThrow(expect.objectContaining({ code: "session_invalid" }));
     }
+  });
+
+  it("names the field and what is wrong with it, the first fault in reading order", () => {
+    const TLS12_SECRET = (w: ByteWriter) => w.u8(3).u16(1).u8(48).bytes(new Uint8Array(48));
+    const cases: [Uint8Array<ArrayBuffer>, string][] = [
+      [Uint8Array.of(0x04), "truncated session flags"],
+      [craft(OPAQUE_BIT | (1 << 11), withOpaque), "unknown session flags"],
+      [Uint8Array.of(0x04, 0x00, 0x01), "truncated timeout"],
+      [craft(OPAQUE_BIT, withOpaque, 2 ** 33 + 1), "created_at out of range"],
+      [craft(OPAQUE_BIT, withOpaque, 1, 0), "timeout out of range"],
+      [craft(1 | OPAQUE_BIT, (w) => withOpaque(w.u8(5).u16(1))), "unknown TLS version"],
+      [craft(1 | OPAQUE_BIT, (w) => w.u8(3).u8(0)), "truncated cipher_suite"],
+      [craft(1 | 2, (w) => w.u8(3).u16(1).u8(48).bytes(new Uint8Array(47))), "truncated master_secret"],
+      [craft(OPAQUE_BIT | 16, (w) => w.varint(254)), "server_name longer than 253 bytes"],
+      [craft(OPAQUE_BIT | 16, (w) => w.varint(5).bytes(new TextEncoder().encode("a.b"))), "truncated server_name"],
+      [craft(OPAQUE_BIT | 32, (w) => withOpaque(w.varint(0))), "alpn is not printable ASCII"],
+      [craft(OPAQUE_BIT | 64, (w) => withOpaque(w.varint(17))), "too many certificates"],
+      [craft(OPAQUE_BIT | 64, (w) => withOpaque(w.varint(1).varint(0))), "empty certificate"],
+      [craft(OPAQUE_BIT | 64, (w) => w.varint(1).varint(65_536)), "certificate longer than 65535 bytes"],
+      [craft(OPAQUE_BIT | 128, (w) => withOpaque(w.u8(9))), "unknown max_fragment_length"],
+      [craft(OPAQUE_BIT | 256, (w) => w.u8(1).u8(2)), "truncated ticket_age_add"],
+      [craft(OPAQUE_BIT | 512, (w) => withOpaque(w.varint(2 ** 32))), "max_early_data out of range"],
+      [craft(OPAQUE_BIT, (w) => w.varint(0)), "empty opaque"],
+      [craft(OPAQUE_BIT, (w) => w.u8(0x80).u8(0x00)), "non-canonical opaque length"],
+      [craft(1 | 2 | 512, (w) => TLS12_SECRET(w).varint(0)), "session.max_early_data: applies only to TLSv1.3"],
+      [craft(0, () => {}), "session.master_secret: a session needs master_secret or opaque"],
+    ];
+    for (const [bytes, message] of cases) {
+      expect(() => decodeSession(bytes), message).toThrow(expect.objectContaining({ code: "session_invalid", message }));
+    }
+  });
+
+  it("readSession fails with session_invalid whatever the reader's code, and moves the reader past the session", () => {
+    const bytes = encodeSession(parseSession({ ...TLS12, opaque: b64(5) }, DEFAULTS));
+    const framed = new Uint8Array(bytes.length + 4);
+    framed.set(bytes, 3);
+    const r = new ByteReader(framed, "ticket_malformed", 3);
+    const s = readSession(r, false);
+    expect(r.offset).toBe(3 + bytes.length);
+    expect(s.opaque!.buffer).toBe(framed.buffer); // copy false: a view
+    expect(readSession(new ByteReader(framed, "ticket_malformed", 3)).opaque!.buffer).not.toBe(framed.buffer);
+    expect(() => readSession(new ByteReader(framed, "ticket_malformed", 3, 3 + bytes.length - 1))).toThrow(
+      expect.objectContaining({ code: "session_invalid", message: "truncated opaque" }),
+    );
   });
 });
 

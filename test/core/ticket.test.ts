@@ -22,12 +22,12 @@ import {
   sessionToJson,
   TICKET_OVERHEAD,
   TicketKeyCache,
-  ByteReader,
   type OpenOptions,
   type SealInput,
   type Session,
   type TicketKeySource,
 } from "../../src/core/index.js";
+import { ByteReader } from "../../src/core/internal.js";
 import { bytesArb, concat, DEFAULTS, expectedBody, independentDecrypt, independentSeal, leb128, RUNS, sealParamsArb, sessionJsonArb } from "./support.js";
 
 const MATERIAL = Uint8Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 255);
