@@ -78,18 +78,18 @@ interface Field<T> {
   /** Validates the field's JSON value and converts it; writes a value's JSON. */
   json: JsonCodec<T>;
   /** Gives s the value the field has when left out (of the JSON, or of the binary form: its bit clear): a flag's false. */
-  absent?(s: Session): void;
+  absent?: (s: Session) => void;
   /** The value when the JSON leaves the field out or gets it wrong: the caller's default. */
-  fallback?(defaults: SessionDefaults): T;
+  fallback?: (defaults: SessionDefaults) => T;
   /** Its part of the binary form (docs/ticket-format.md), or the field whose part carries it. */
   binary: BinaryField | { within: keyof Session };
 }
 
 interface JsonCodec<T> {
   /** The value from its JSON (never undefined here), or undefined once what is wrong is in `issues` (under `name`). */
-  parse(json: unknown, name: string, issues: Issues): T | undefined;
+  parse: (json: unknown, name: string, issues: Issues) => T | undefined;
   /** The JSON of a value; none: the value is its own JSON. */
-  toJson?(value: T): JsonOf<T>;
+  toJson?: (value: T) => JsonOf<T>;
 }
 
 /**
@@ -101,11 +101,11 @@ interface BinaryField {
   /** Its bit in the presence bitmap; none: always present, written right after the bitmap. */
   bit?: number;
   /** Bytes it takes in s's binary form (0 when s lacks it). Throws session_invalid when it cannot be written. */
-  size(s: Session): number;
+  size: (s: Session) => number;
   /** Writes it at p of a buffer with room for it; returns the offset after it, or -1 when s lacks it. */
-  write(buf: Bytes, p: number, s: Session): number;
+  write: (buf: Bytes, p: number, s: Session) => number;
   /** Reads it into s, checking all the format says of it. copy: byte fields are copies, not views into r's buffer. */
-  read(r: ByteReader, s: Session, copy: boolean): void;
+  read: (r: ByteReader, s: Session, copy: boolean) => void;
 }
 
 /** A parse's wrong fields, each under the caller's path. */
@@ -336,7 +336,7 @@ const FIELDS: { [K in keyof Session]-?: Field<NonNullable<Session[K]>> } = {
     },
   },
   max_fragment_length: {
-    json: oneOf(MAX_FRAGMENT_LENGTHS),
+    json: oneOf<number>(MAX_FRAGMENT_LENGTHS),
     binary: {
       bit: 7,
       size: (s) => (s.max_fragment_length === undefined ? 0 : 1),
