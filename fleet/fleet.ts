@@ -21,6 +21,7 @@ import { DEFAULT_LATENCY, DEFAULT_TOPOLOGY, LatencyModel, Placement, type Latenc
 import { Meter, OBJECT_CALLER } from "./meter.js";
 import { chargeObject, emptyMeter, objectHooks, type FleetObjectHooks, type ObjectBindings, type ObjectMeter } from "./objects.js";
 import { Random } from "./random.js";
+import { isolateRandomness, type IsolateRandomness } from "./runtime.js";
 
 /** Far ahead of the real clock (2033), so workerd never fires an alarm set for service-clock time. */
 export const FLEET_START_MS = 2_000_000_000_000;
@@ -75,6 +76,8 @@ export class Isolate {
   answered = 0;
   app!: ReturnType<typeof createApp>;
   env!: Env;
+  /** Its own random streams (crypto.getRandomValues, Math.random), fleet/runtime.ts. */
+  randomness!: IsolateRandomness;
 
   constructor(
     readonly id: number,
@@ -203,6 +206,10 @@ export class Fleet {
       wait: (ms) => this.clock.sleep(ms),
     };
     const ringCache = cacheView(this.caches, ctx);
+    isolate.randomness = {
+      bytes: this.random.fork(`getRandomValues:${isolate.id}:${isolate.generation}`),
+      math: this.random.fork(`Math.random:${isolate.id}:${isolate.generation}`),
+    };
     isolate.app = createApp({
       clock: () => this.clock.now,
       ringName: this.ringName,
@@ -303,7 +310,8 @@ export class Fleet {
     const generation = isolate.generation;
     const t = this.clock.now;
     this.clock.touch();
-    const response = await isolate.app.fetch(new Request(`http://fleet.invalid${path}`, { method, headers, body }), isolate.env, BACKGROUND);
+    const request = new Request(`http://fleet.invalid${path}`, { method, headers, body });
+    const response = await isolateRandomness.run(isolate.randomness, () => isolate.app.fetch(request, isolate.env, BACKGROUND));
     const latency = this.clock.now - t;
     const text = await response.text();
     this.clock.touch();
