@@ -1,7 +1,7 @@
 /**
  * The service's Durable Object classes as the simulator Worker exports them:
  * the real KeyRingObject, KeyVaultObject and ReplayGuardObject, unchanged,
- * each with a meter on its storage (SQLite rows written and read; keys
+ * each with a meter on its storage (SQLite rows written; keys
  * written, read and deleted on the key-value backend; setAlarm and
  * deleteAlarm calls; alarms run) and the hooks the platform would otherwise
  * provide:
@@ -35,9 +35,8 @@ import { KeyVaultObject as ServiceKeyVaultObject } from "../src/keyring/vault.js
 import { ReplayGuardObject as ServiceReplayGuardObject } from "../src/replay/object.js";
 
 export interface ObjectMeter {
-  /** SQLite rows written and read (tables and indexes), as Durable Objects bill them. */
+  /** SQLite rows written (tables and indexes), as Durable Objects bill them. */
   rowsWritten: number;
-  rowsRead: number;
   /** Key-value storage backend: keys written, read (found or not) and deleted, each at most 4 KB here: one billed unit each. */
   keysWritten: number;
   keysRead: number;
@@ -54,7 +53,6 @@ export interface ObjectMeter {
 
 export const emptyMeter = (): ObjectMeter => ({
   rowsWritten: 0,
-  rowsRead: 0,
   keysWritten: 0,
   keysRead: 0,
   keysDeleted: 0,
@@ -131,7 +129,7 @@ const trackedFor =
   <T>(work: Promise<T>, label: string): Promise<T> =>
     objectHooks.track?.(work, label, meterKey) ?? work;
 
-/** Counts SQLite rows written and read through `sql.exec`. */
+/** Counts SQLite rows written through `sql.exec`. */
 function meterSql(storage: DurableObjectStorage, instance: InstanceMeter): void {
   const m = instance.meter;
   const sql = storage.sql;
@@ -140,10 +138,6 @@ function meterSql(storage: DurableObjectStorage, instance: InstanceMeter): void 
     const cursor = exec(query, ...bindings);
     m.rowsWritten += cursor.rowsWritten;
     if (instance.inAlarm) m.rowsWrittenByAlarms += cursor.rowsWritten;
-    // Rows read count as the cursor is consumed: every caller here consumes it (toArray, one) before its next await.
-    const rowsRead = () => cursor.rowsRead;
-    const before = rowsRead();
-    queueMicrotask(() => (m.rowsRead += rowsRead() - before));
     return cursor;
   }) as typeof sql.exec;
 }

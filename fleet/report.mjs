@@ -142,13 +142,16 @@ function scenarioText(r) {
       const perObjectHour = (n) => num(hours > 0 ? n / (s.objects * hours) : 0, 1);
       const keys = s.keys_written || s.keys_read || s.keys_deleted ? `${num(s.keys_written)} keys written, ${num(s.keys_read)} read, ${num(s.keys_deleted)} deleted, ` : "";
       out.push(
-        `DO storage ${binding} (${s.objects} objects): ${keys}${num(s.rows_written)} rows written, ${num(s.rows_read)} read, ${num(s.set_alarm)} setAlarm (${perObjectHour(s.set_alarm)} per object-hour), ` +
+        `DO storage ${binding} (${s.objects} objects): ${keys}${num(s.rows_written)} rows written, ${num(s.set_alarm)} setAlarm (${perObjectHour(s.set_alarm)} per object-hour), ` +
           `${num(s.delete_alarm)} deleteAlarm, ${num(s.alarms_run)} alarms run (${perObjectHour(s.alarms_run)} per object-hour; they wrote ${num(s.rows_written_by_alarms)} of the rows and set ${num(s.set_alarm_by_alarms)} of the alarms)`,
       );
     }
   }
   out.push(`KV operations: ${list(r.kv.operations)}${Object.keys(r.kv.refused).length ? `; refused (429): ${list(r.kv.refused)}` : ""}; by the objects themselves: ${list(r.kv.by_objects)}`);
   out.push(`Cache API (the locations' ring tier): ${list(r.cache.operations)}`);
+  const tierLine = (name, t) =>
+    `${name} ${num(t.n)} (${num(t.per_isolate_hour, 1)} per isolate-hour; ${num(t.fit.perIsolate, 4)} × isolates + ${num(t.fit.perLocation, 4)} × locations a second; mean req/s at 1k/10k/100k: ${SIZES.map((n) => num(t.mean_rps[n], 1)).join(" / ")})`;
+  out.push(`ring tier reads: ${tierLine("cache", r.tier.cache_reads)}; ${tierLine("KV", r.tier.kv_reads)}`);
   if (Object.keys(r.extra).length) out.push(`scenario figures: ${JSON.stringify(r.extra)}`);
   return out.join("\n");
 }

@@ -76,14 +76,26 @@ export interface ScenarioSummary {
   kv: { operations: Record<string, number>; refused: Record<string, number>; by_objects: Record<string, number> };
   /** The locations' Cache API (the ring's read tier): match.hit, match.miss, put. */
   cache: { operations: Record<string, number> };
+  /**
+   * The isolates' reads of the ring's tier (their location's cache, then KV
+   * when it misses), with the fleet-size scaling of each: what the read path
+   * costs instead of the ring object.
+   */
+  tier: { cache_reads: TierReads; kv_reads: TierReads };
   outcomes: Record<string, number>;
   extra: Record<string, unknown>;
+}
+
+export interface TierReads {
+  n: number;
+  per_isolate_hour: number;
+  fit: ScaledLoad["fit"];
+  mean_rps: ScaledLoad["mean_rps"];
 }
 
 export interface StorageSummary {
   objects: number;
   rows_written: number;
-  rows_read: number;
   /** Key-value storage backend (the key vault): keys written, read, deleted. */
   keys_written: number;
   keys_read: number;
@@ -213,6 +225,11 @@ export function summarize({ name, description, fleet, extra = {} }: SummaryInput
   const busiest = [...perShard].sort((a, b) => b[1].length - a[1].length)[0];
 
   const kvCalls = meter.calls.filter((c) => c.kind === "kv");
+  const tierKey = `ring:${ringName}:v1`;
+  const tierReads = (calls: readonly BindingRecord[]): TierReads => {
+    const load = targetLoad(calls, fleet);
+    return { n: calls.length, per_isolate_hour: load.per_isolate_hour, fit: load.scaled.fit, mean_rps: load.scaled.mean_rps };
+  };
   const usage = fleet.objectUsage();
   let storage: ScenarioSummary["durable_objects"]["storage"] = null;
   if (usage.size > 0) {
@@ -220,12 +237,11 @@ export function summarize({ name, description, fleet, extra = {} }: SummaryInput
     for (const [key, m] of usage) {
       const binding = key.slice(0, key.indexOf(":"));
       const s = (storage[binding] ??= {
-        objects: 0, rows_written: 0, rows_read: 0, keys_written: 0, keys_read: 0, keys_deleted: 0,
+        objects: 0, rows_written: 0, keys_written: 0, keys_read: 0, keys_deleted: 0,
         set_alarm: 0, delete_alarm: 0, alarms_run: 0, rows_written_by_alarms: 0, set_alarm_by_alarms: 0, starts: 0,
       });
       s.objects++;
       s.rows_written += m.rowsWritten;
-      s.rows_read += m.rowsRead;
       s.keys_written += m.keysWritten;
       s.keys_read += m.keysRead;
       s.keys_deleted += m.keysDeleted;
@@ -303,6 +319,10 @@ export function summarize({ name, description, fleet, extra = {} }: SummaryInput
       by_objects: countBy(kvCalls.filter((c) => c.isolate === OBJECT_CALLER), (c) => `${c.location.slice(0, c.location.indexOf(":"))} ${c.op}${c.ok ? "" : ` ${c.failure}`}`),
     },
     cache: { operations: countBy(meter.calls.filter((c) => c.kind === "cache"), (c) => c.op) },
+    tier: {
+      cache_reads: tierReads(meter.calls.filter((c) => c.kind === "cache" && c.op.startsWith("match"))),
+      kv_reads: tierReads(kvCalls.filter((c) => c.target === tierKey && c.op.startsWith("get"))),
+    },
     outcomes: { ...meter.tally },
     extra,
   };
