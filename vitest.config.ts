@@ -12,6 +12,13 @@ const apiTokens = Object.fromEntries(
   Object.entries(TEST_TOKENS).map(([token, grant]) => [createHash("sha256").update(token).digest("hex"), grant]),
 );
 
+/** The test secrets both workerd projects run with. */
+const workerBindings = {
+  MASTER_KEY: TEST_MASTER_KEY,
+  API_TOKENS: JSON.stringify(apiTokens),
+  CONTEXTS: JSON.stringify(TEST_CONTEXTS),
+};
+
 // Two runtimes, one suite: the core tests run in workerd (the deployment
 // runtime) and again in Node; worker tests run in workerd only; the browser
 // test drives Debian's Chromium from Node.
@@ -25,18 +32,28 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: {
-              bindings: {
-                MASTER_KEY: TEST_MASTER_KEY,
-                API_TOKENS: JSON.stringify(apiTokens),
-                CONTEXTS: JSON.stringify(TEST_CONTEXTS),
-              },
-            },
+            miniflare: { bindings: workerBindings },
           }),
         ],
         test: {
           name: "workerd",
-          include: ["test/core/**/*.test.ts", "test/worker/**/*.test.ts", "test/fleet/**/*.test.ts"],
+          include: ["test/core/**/*.test.ts", "test/worker/**/*.test.ts"],
+        },
+      },
+      {
+        // The fleet simulator's slice: the same bindings, with the simulator
+        // Worker as main, so the Durable Object classes are its metered ones
+        // (their own KV and vault calls go through the simulated fleet).
+        plugins: [
+          cloudflareTest({
+            main: "./fleet/worker.ts",
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: workerBindings },
+          }),
+        ],
+        test: {
+          name: "fleet",
+          include: ["test/fleet/**/*.test.ts"],
         },
       },
       {

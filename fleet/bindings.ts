@@ -9,6 +9,7 @@ import type { VirtualClock } from "./clock.js";
 import { KV_LIMITS, KvRateLimitError, type KvModel } from "./kv.js";
 import type { LatencyModel, Placement } from "./latency.js";
 import type { Caller, Meter } from "./meter.js";
+import type { FleetObjectHooks, FleetReply } from "./objects.js";
 import type { Random } from "./random.js";
 
 /** Injected outages: a Durable Object that cannot be reached between two virtual times. */
@@ -33,6 +34,14 @@ export interface BindingContext {
   meter: Meter;
   faults: Faults;
   caller: Caller;
+  /**
+   * How the caller waits out a call's latency: clock.sleep for an isolate; for
+   * a Durable Object's own calls, charged to the calls it is serving
+   * (fleet/objects.ts chargeObject), at once.
+   */
+  wait: (ms: number) => Promise<void>;
+  /** For a Durable Object's own calls: the object (its real work is abandoned when it restarts, fleet/clock.ts). */
+  owner?: string;
 }
 
 /** How the simulator names a Durable Object instance: its binding and its name (KEY_RING:ring, REPLAY_GUARD:replay:7). */
@@ -55,6 +64,13 @@ export function wrapNamespace<T>(binding: string, namespace: T, ctx: BindingCont
   }) as unknown as T;
 }
 
+/** A call an object answered with a failure: thrown as the platform's stub throws it. */
+function objectError(reply: FleetReply & { ok: false }): Error {
+  const error = new Error(reply.message);
+  error.name = reply.name;
+  return error;
+}
+
 function wrapStub(binding: string, id: DurableObjectId, stub: () => DurableObjectStub, ctx: BindingContext, locationHint: string | undefined): DurableObjectStub {
   const key = objectKey(binding, id);
   const name = id.name ?? id.toString();
@@ -66,30 +82,33 @@ function wrapStub(binding: string, id: DurableObjectId, stub: () => DurableObjec
       // Not a thenable: `await stub` must not look for RPC methods.
       if (typeof prop !== "string" || prop === "then") return undefined;
       return async (...args: unknown[]) => {
-        const { clock, latency, placement, meter, faults, caller, random } = ctx;
+        const { clock, latency, placement, meter, faults, caller, random, wait } = ctx;
         const t = clock.now;
         const rtt = latency.doRoundTrip(caller.region, placement.place(key, caller.region, locationHint), random);
         const there = Math.floor(rtt / 2);
         const record = (ok: boolean, failure?: "down" | "error") =>
           meter.call({ kind: "do", op: `${binding}.${prop}`, target: name, t, ok, ...(failure && { failure }), ...caller });
-        await clock.sleep(there);
+        await wait(there);
         if (faults.isDown(key, clock.now)) {
-          await clock.sleep(rtt - there);
+          await wait(rtt - there);
           record(false, "down");
           throw new Error(`${binding} object ${name} is unreachable (injected outage)`);
         }
         real ??= stub();
-        let result: unknown;
+        let reply: FleetReply;
         try {
-          result = await clock.track((real as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[prop]!(...args), `${binding}.${prop}`);
+          reply = await clock.track((real as unknown as FleetObjectHooks).fleetCall(prop, args), `${binding}.${prop}`, ctx.owner);
         } catch (e) {
-          await clock.sleep(rtt - there);
+          // The call never got an answer (the object was reset).
+          await wait(rtt - there);
           record(false, "error");
           throw e;
         }
-        await clock.sleep(rtt - there);
-        record(true);
-        return result;
+        // The object's own calls (its KV writes, its vault) took their time before it answered.
+        await wait(reply.owedMs + rtt - there);
+        record(reply.ok, reply.ok ? undefined : "error");
+        if (!reply.ok) throw objectError(reply);
+        return reply.value;
       };
     },
   });
@@ -116,15 +135,17 @@ function toBytes(value: unknown): Uint8Array {
 
 /** The KV namespace as one isolate of one location sees it: the shared model, with latency and counting. */
 export function kvView(model: KvModel, ctx: BindingContext): KVNamespace {
-  const { clock, latency, meter, caller, random } = ctx;
+  const { clock, latency, meter, caller, random, wait } = ctx;
   const record = (op: string, key: string, t: number, ok: boolean, failure?: "refused" | "error") =>
     meter.call({ kind: "kv", op, target: key, t, ok, ...(failure && { failure }), ...caller });
 
   async function write(kind: "put" | "delete", key: string, value: Uint8Array | undefined, ttl: number | undefined): Promise<void> {
     const t = clock.now;
-    await clock.sleep(latency.kvWrite(random));
+    const ms = latency.kvWrite(random);
+    await wait(ms);
     try {
-      model.write(caller.location, key, value, clock.now, ttl);
+      // Where it lands, when it lands: for an object, whose wait costs it no virtual time, still ms from now.
+      model.write(caller.location, key, value, t + ms, ttl);
     } catch (e) {
       record(kind, key, t, false, e instanceof KvRateLimitError ? "refused" : "error");
       throw e;
@@ -140,7 +161,7 @@ export function kvView(model: KvModel, ctx: BindingContext): KVNamespace {
       if (type === "stream") notModelled("get as a stream");
       const t = clock.now;
       const { value, hot } = model.read(caller.location, key, t, options.cacheTtl);
-      await clock.sleep(latency.kvRead(hot, random));
+      await wait(latency.kvRead(hot, random));
       record(hot ? "get.hot" : "get.cold", key, t, true);
       if (value === undefined) return null;
       if (type === "arrayBuffer") return value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);

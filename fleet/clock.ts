@@ -93,6 +93,9 @@ export class VirtualClock {
   now: number;
   private readonly timers = new TimerHeap();
   private readonly inflight = new Map<number, string>();
+  /** Real work done by a Durable Object instance (its calls to other objects, its storage operations), by owner. */
+  private readonly owned = new Map<string, Set<number>>();
+  private readonly ownerOf = new Map<number, string>();
   private activity = 0;
   private seq = 0;
   private readonly quietTurns: number;
@@ -127,15 +130,50 @@ export class VirtualClock {
     return new Promise((resolve) => this.schedule(at, resolve));
   }
 
-  /** Real work the idle check must wait for: a Durable Object call, a crypto operation. */
-  track<T>(work: PromiseLike<T>, label = "operation"): Promise<T> {
+  /** Real work the idle check must wait for: a Durable Object call, a crypto operation; `owner`: the object doing it, if one is. */
+  track<T>(work: PromiseLike<T>, label = "operation", owner?: string): Promise<T> {
+    const id = this.begin(label, owner);
+    return Promise.resolve(work).finally(() => this.end(id));
+  }
+
+  private begin(label: string, owner?: string): number {
     const id = this.seq++;
     this.inflight.set(id, label);
+    this.own(id, owner);
     this.activity++;
-    return Promise.resolve(work).finally(() => {
-      this.inflight.delete(id);
-      this.activity++;
-    });
+    return id;
+  }
+
+  private end(id: number): void {
+    this.disown(id);
+    if (this.inflight.delete(id)) this.activity++;
+  }
+
+  private own(id: number, owner: string | undefined): void {
+    if (owner === undefined) return;
+    let set = this.owned.get(owner);
+    if (!set) this.owned.set(owner, (set = new Set()));
+    set.add(id);
+    this.ownerOf.set(id, owner);
+  }
+
+  private disown(id: number): void {
+    const owner = this.ownerOf.get(id);
+    if (owner === undefined) return;
+    this.ownerOf.delete(id);
+    this.owned.get(owner)?.delete(id);
+  }
+
+  /**
+   * A Durable Object instance was reset (a deploy restarts every object):
+   * what it was doing may never settle, so the calls it was making and its
+   * storage operations stop counting as work in flight.
+   */
+  abandon(owner: string): void {
+    const set = this.owned.get(owner);
+    if (!set) return;
+    this.owned.delete(owner);
+    for (const id of set) this.end(id);
   }
 
   /** Something happened that the idle check must see (a request started or ended). */

@@ -1,21 +1,27 @@
 /**
  * The fleet: locations × isolates, each isolate the service's own app
- * (src/app.ts createApp) with its own caches and the fleet's virtual clock,
- * over shared bindings: the real Durable Object namespaces (KeyRingObject,
- * ReplayGuardObject, SQLite storage) and one KV model, each wrapped per
- * isolate (fleet/bindings.ts). Requests go through the HTTP API only, as a
- * terminator's would.
+ * (src/app.ts createApp) with its own caches, its location's Cache API and
+ * region, and the fleet's virtual clock, over shared bindings: the real
+ * Durable Object namespaces (KeyRingObject, KeyVaultObject,
+ * ReplayGuardObject) and one KV model, each wrapped per caller
+ * (fleet/bindings.ts): per isolate, and per object for the objects' own KV
+ * and vault calls. Requests go through the HTTP API only, as a terminator's
+ * would.
  */
 import { createApp } from "../src/app.js";
 import type { Env } from "../src/env.js";
+import { tierKey } from "../src/keyring/tier.js";
 import { RING_OBJECT_NAME } from "../src/services.js";
+import type { Region } from "../src/replay/regions.js";
 import { Faults, kvView, wrapNamespace, type BindingContext } from "./bindings.js";
+import { cacheView, LocationCaches } from "./cache.js";
 import { VirtualClock } from "./clock.js";
 import { DEFAULT_KV, KvModel, spreadDelays, type KvSettings } from "./kv.js";
 import { DEFAULT_LATENCY, DEFAULT_TOPOLOGY, LatencyModel, Placement, type LatencySettings, type LocationSpec, type Topology } from "./latency.js";
-import { Meter } from "./meter.js";
-import { emptyMeter, objectHooks, type FleetObjectHooks, type ObjectMeter } from "./objects.js";
+import { Meter, OBJECT_CALLER } from "./meter.js";
+import { chargeObject, emptyMeter, objectHooks, type FleetObjectHooks, type ObjectBindings, type ObjectMeter } from "./objects.js";
 import { Random } from "./random.js";
+import { isolateRandomness, type IsolateRandomness } from "./runtime.js";
 
 /** Far ahead of the real clock (2033), so workerd never fires an alarm set for service-clock time. */
 export const FLEET_START_MS = 2_000_000_000_000;
@@ -55,6 +61,8 @@ export interface RequestOptions {
   op?: string;
   /** On a terminator's handshake path (counted against the 100 ms deadline). */
   handshake?: boolean;
+  /** The region the ticket or session it uses was issued in. */
+  issuedIn?: string;
 }
 
 function snapshotUsage(): Map<string, ObjectMeter> {
@@ -68,6 +76,8 @@ export class Isolate {
   answered = 0;
   app!: ReturnType<typeof createApp>;
   env!: Env;
+  /** Its own random streams (crypto.getRandomValues, Math.random), fleet/runtime.ts. */
+  randomness!: IsolateRandomness;
 
   constructor(
     readonly id: number,
@@ -104,6 +114,8 @@ export class Fleet {
   readonly latency: LatencyModel;
   readonly placement = new Placement();
   readonly kv: KvModel;
+  /** Each location's Cache API (the ring's read tier reads it before KV). */
+  readonly caches = new LocationCaches();
   /** Each location's KV propagation delay (ms): how long a write from elsewhere takes to be visible there. */
   readonly kvDelays: Map<string, number>;
   readonly meter = new Meter();
@@ -116,6 +128,8 @@ export class Fleet {
   /** The ring object's name: the service's own unless the options name another. */
   readonly ringName: string;
   private readonly alarms = new Map<string, { cancelled: boolean }>();
+  /** Each object's own bindings (its KV and vault calls), built on its first call. */
+  private readonly objectBindings = new Map<string, ObjectBindings>();
   private readonly usage = new Map<string, ObjectMeter>();
   private usageAtStart = new Map<string, ObjectMeter>();
 
@@ -139,20 +153,48 @@ export class Fleet {
         this.isolates.push(isolate);
       }
     }
+    objectHooks.envOverrides = {};
     objectHooks.onAlarm = (key, at) => this.alarmSet(key, at);
-    objectHooks.track = (work, label) => this.clock.track(work, label);
+    objectHooks.track = (work, label, meterKey) => this.clock.track(work, label, meterKey);
+    objectHooks.now = () => this.clock.now;
+    objectHooks.bindings = (meterKey) => this.bindingsOfObject(meterKey);
+  }
+
+  /**
+   * What an object's own calls go through: the KV model and the vault's
+   * namespace, from the region the object was placed in. An object is in
+   * none of the simulated locations (its data center serves no isolate
+   * here), so every location sees its KV writes after that location's own
+   * propagation delay.
+   */
+  private bindingsOfObject(meterKey: string): ObjectBindings {
+    let views = this.objectBindings.get(meterKey);
+    if (!views) {
+      const region = this.placement.regionOf(meterKey) ?? this.topology.regions[0]!;
+      const ctx: BindingContext = {
+        clock: this.clock,
+        latency: this.latency,
+        random: this.random.fork(`latency:${meterKey}`),
+        placement: this.placement,
+        meter: this.meter,
+        faults: this.faults,
+        caller: { isolate: OBJECT_CALLER, location: meterKey, region },
+        wait: (ms) => {
+          chargeObject(ms);
+          return Promise.resolve();
+        },
+        owner: meterKey,
+      };
+      views = { SESSIONS: kvView(this.kv, ctx), KEY_VAULT: wrapNamespace("KEY_VAULT", this.options.env.KEY_VAULT, ctx) };
+      this.objectBindings.set(meterKey, views);
+    }
+    return views;
   }
 
   /** A new app in this slot: an isolate starting cold, with the current settings. */
   start(isolate: Isolate): void {
     isolate.generation++;
     isolate.answered = 0;
-    isolate.app = createApp({
-      clock: () => this.clock.now,
-      ringName: this.ringName,
-      writeLog: () => undefined,
-      jwksFetch: () => Promise.reject(new TypeError("no network in the fleet simulator")),
-    });
     const ctx: BindingContext = {
       clock: this.clock,
       latency: this.latency,
@@ -161,13 +203,29 @@ export class Fleet {
       meter: this.meter,
       faults: this.faults,
       caller: { isolate: isolate.id, location: isolate.location.name, region: isolate.location.region },
+      wait: (ms) => this.clock.sleep(ms),
     };
+    const ringCache = cacheView(this.caches, ctx);
+    isolate.randomness = {
+      bytes: this.random.fork(`getRandomValues:${isolate.id}:${isolate.generation}`),
+      math: this.random.fork(`Math.random:${isolate.id}:${isolate.generation}`),
+    };
+    isolate.app = createApp({
+      clock: () => this.clock.now,
+      ringName: this.ringName,
+      writeLog: () => undefined,
+      jwksFetch: () => Promise.reject(new TypeError("no network in the fleet simulator")),
+      // The location's own Cache API and the location's region, as the platform gives an isolate.
+      ringCache: () => ringCache,
+      region: isolate.location.region as Region,
+    });
     const base = this.options.env;
     isolate.env = {
       ...(this.vars as Env),
       SESSIONS: kvView(this.kv, ctx),
       KEY_RING: wrapNamespace("KEY_RING", base.KEY_RING, ctx),
-      KEY_VAULT: base.KEY_VAULT,
+      // Only the ring object calls the vault; were an isolate to, it would be counted and charged too.
+      KEY_VAULT: wrapNamespace("KEY_VAULT", base.KEY_VAULT, ctx),
       REPLAY_GUARD: wrapNamespace("REPLAY_GUARD", base.REPLAY_GUARD, ctx),
     };
   }
@@ -184,6 +242,8 @@ export class Fleet {
     for (const key of objectHooks.meters.keys()) {
       const stub = this.objectStub(key);
       await this.clock.track(Promise.resolve(stub.fleetRestart()).catch(() => undefined), "restart");
+      // What the old instance was doing never finishes.
+      this.clock.abandon(key);
     }
   }
 
@@ -250,7 +310,8 @@ export class Fleet {
     const generation = isolate.generation;
     const t = this.clock.now;
     this.clock.touch();
-    const response = await isolate.app.fetch(new Request(`http://fleet.invalid${path}`, { method, headers, body }), isolate.env, BACKGROUND);
+    const request = new Request(`http://fleet.invalid${path}`, { method, headers, body });
+    const response = await isolateRandomness.run(isolate.randomness, () => isolate.app.fetch(request, isolate.env, BACKGROUND));
     const latency = this.clock.now - t;
     const text = await response.text();
     this.clock.touch();
@@ -265,11 +326,18 @@ export class Fleet {
       code,
       cold,
       handshake: options.handshake ?? false,
+      ...(options.issuedIn !== undefined && { issuedIn: options.issuedIn }),
       isolate: isolate.id,
       location: isolate.location.name,
       region: isolate.location.region,
     });
     return { status: response.status, body: parsed, latency, code };
+  }
+
+  /** The ring's read tier is lost (a fault to inject): its KV key gone everywhere at once, every location's cache emptied. */
+  loseRingTier(): void {
+    this.kv.forget(tierKey(this.ringName));
+    this.caches.clear();
   }
 
   isolatesIn(location: string): Isolate[] {
@@ -284,7 +352,7 @@ export class Fleet {
   /** A Durable Object stub the platform itself uses (alarms, restarts): not wrapped, not counted. */
   private objectStub(meterKey: string): FleetObjectHooks {
     const colon = meterKey.indexOf(":");
-    const binding = meterKey.slice(0, colon) as "KEY_RING" | "REPLAY_GUARD";
+    const binding = meterKey.slice(0, colon) as "KEY_RING" | "KEY_VAULT" | "REPLAY_GUARD";
     const namespace = this.options.env[binding] as unknown as DurableObjectNamespace;
     return namespace.get(namespace.idFromName(meterKey.slice(colon + 1))) as unknown as FleetObjectHooks;
   }
@@ -299,7 +367,8 @@ export class Fleet {
     }
     const timer = this.clock.schedule(at, () => {
       if (this.alarms.get(meterKey) === timer) this.alarms.delete(meterKey);
-      void this.clock.track(this.objectStub(meterKey).fleetAlarm(Math.max(at, this.clock.now)), "alarm").catch(() => undefined);
+      // The platform's own call: nobody waits for its answer (nor for what the alarm's own calls owe).
+      void this.clock.track(this.objectStub(meterKey).fleetCall("fleetAlarm", [Math.max(at, this.clock.now)]), `${meterKey} alarm`).catch(() => undefined);
     });
     this.alarms.set(meterKey, timer);
   }
@@ -308,6 +377,8 @@ export class Fleet {
   close(): void {
     objectHooks.onAlarm = undefined;
     objectHooks.track = undefined;
+    objectHooks.now = undefined;
+    objectHooks.bindings = undefined;
     for (const timer of this.alarms.values()) timer.cancelled = true;
     this.alarms.clear();
   }

@@ -93,6 +93,13 @@ export class KvModel {
     this.cacheOf(location).set(key, { version, until: now + this.settings.cache_ttl_s * 1000 });
   }
 
+  /** The key is gone everywhere at once, location caches included (a fault to inject: a lost namespace, not a delete). */
+  forget(key: string): void {
+    this.history.delete(key);
+    this.lastWrite.delete(key);
+    for (const cache of this.caches.values()) cache.delete(key);
+  }
+
   /** The newest version `location` can see at `now`. */
   private visible(location: string, key: string, now: number): Version | undefined {
     const versions = this.history.get(key);

@@ -62,6 +62,8 @@ export interface LatencySettings {
   kv_cold_read_ms: number;
   /** A KV write or delete (to the central stores). */
   kv_write_ms: number;
+  /** A Cache API match or put in the location (its own data center's cache; no published figure: a few ms, below a hot KV read). */
+  cache_ms: number;
   /** Each cost is multiplied by a uniform factor in [1 - jitter, 1 + jitter]. */
   jitter: number;
 }
@@ -72,6 +74,7 @@ export const DEFAULT_LATENCY: LatencySettings = {
   kv_hot_read_ms: 5,
   kv_cold_read_ms: 150,
   kv_write_ms: 150,
+  cache_ms: 2,
   jitter: 0.1,
 };
 
@@ -98,6 +101,10 @@ export class LatencyModel {
 
   kvWrite(rng: Random): number {
     return this.jittered(this.settings.kv_write_ms, rng);
+  }
+
+  cache(rng: Random): number {
+    return this.jittered(this.settings.cache_ms, rng);
   }
 }
 

@@ -4,12 +4,19 @@
  * record. fleet/summary.ts turns them into the figures of the report.
  */
 
-/** Who made a call: an isolate of a location. */
+/**
+ * Who made a call: an isolate of a location, or a Durable Object's own call
+ * (isolate -1; location: the object, as fleet/bindings.ts names it, e.g.
+ * KEY_RING:ring; region: where it was placed).
+ */
 export interface Caller {
   isolate: number;
   location: string;
   region: string;
 }
+
+/** The isolate number of a Durable Object's own calls. */
+export const OBJECT_CALLER = -1;
 
 export interface RequestRecord extends Caller {
   /** The workload's name for it: seal, open, open_single, session_get, ... */
@@ -23,15 +30,17 @@ export interface RequestRecord extends Caller {
   cold: boolean;
   /** On the handshake path (a terminator waits for it, about 100 ms). */
   handshake: boolean;
+  /** The region the ticket or session it uses was issued in (its replay-guard shards'), where it uses one. */
+  issuedIn?: string;
   phase: string;
 }
 
 export interface BindingRecord extends Caller {
-  /** do or kv. */
-  kind: "do" | "kv";
-  /** Durable Object: binding and method (KEY_RING.getRing); KV: get.hot, get.cold, put, delete. */
+  /** A Durable Object, KV, or the location's Cache API. */
+  kind: "do" | "kv" | "cache";
+  /** Durable Object: binding and method (KEY_RING.getRing); KV: get.hot, get.cold, put, delete; cache: match.hit, match.miss, put, delete. */
   op: string;
-  /** The object's name (ring, replay:7) or the KV key. */
+  /** The object's name (ring, replay:enam:7), the KV key, or the cached URL's path. */
   target: string;
   t: number;
   ok: boolean;

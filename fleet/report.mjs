@@ -14,6 +14,12 @@ function byName(results) {
   return Object.fromEntries(results.map((r) => [r.name, r]));
 }
 
+function crossShare(split) {
+  if (!split) return null;
+  const n = split.same_region.n + split.other_region.n;
+  return n ? split.other_region.n / n : null;
+}
+
 /** The figures the issues set targets for, from whichever scenarios ran (null where the scenario did not). */
 export function headline(results) {
   const s = byName(results);
@@ -34,6 +40,9 @@ export function headline(results) {
     ring_object_peak_scenario: peakScenario,
     cold_open_p99_ms: s.deploy?.extra.cold_opens_away_from_ring.p99_ms ?? null,
     single_use_open_p99_ms: s.steady?.latency_ms.open_single?.p99 ?? null,
+    // The same opens, split: by a caller in the region the ticket was issued in (its shard's), and the share that were not.
+    single_use_open_p99_ms_same_region: s.steady?.latency_by_issue_region.open_single?.same_region.p99 ?? null,
+    single_use_opens_cross_region_share: round(crossShare(s.steady?.latency_by_issue_region.open_single), 3),
     failed_valid_opens: fleetWide.length ? fleetWide.reduce((sum, r) => sum + (r.outcomes.failed_valid_opens ?? 0), 0) : null,
     purges_refused: s.sessions?.extra.purges.purges_refused ?? null,
     client_session_writes_refused: s.sessions?.extra.client_sessions.refused ?? null,
@@ -104,6 +113,11 @@ function scenarioText(r) {
       `ring object in ${r.ring.region ?? "-"}; real time ${num(r.real_seconds, 1)} s`,
   );
   out.push(...loadLines("ring object", r.ring));
+  if (r.ring.operator_calls) out.push(`  and ${num(r.ring.operator_calls)} operator call(s) (rotate), not scaled with isolates`);
+  if (r.ring.calls.length) {
+    const shown = r.ring.calls.slice(0, 40).map((c) => `${c.s}s ${c.location}#${c.isolate}${c.ok ? "" : "✗"}`);
+    out.push(`  calls (s into the measured time, location#isolate, ✗ failed): ${shown.join(", ")}${r.ring.calls.length > 40 ? ", …" : ""}`);
+  }
   if (r.shards.busiest) {
     out.push(
       `replay shards: ${r.shards.used} used (placed: ${list(r.shards.regions)}), requests per shard min ${num(r.shards.requests.min)} / median ${num(r.shards.requests.median)} / max ${num(r.shards.requests.max)}`,
@@ -112,6 +126,12 @@ function scenarioText(r) {
   }
   out.push(`latency, virtual ms (cold: requests that started before their isolate had answered anything):`);
   out.push(...latencyTable(r.latency_ms));
+  for (const [op, split] of Object.entries(r.latency_by_issue_region ?? {})) {
+    out.push(
+      `  ${pad(op, 30)}caller in the ticket's region: n ${num(split.same_region.n)} p50 ${num(split.same_region.p50)} p99 ${num(split.same_region.p99)}; ` +
+        `elsewhere: n ${num(split.other_region.n)} p50 ${num(split.other_region.p50)} p99 ${num(split.other_region.p99)}`,
+    );
+  }
   out.push(`handshake-path calls answered within ${r.handshake.deadline_ms} ms: ${pct(r.handshake.share_within_deadline)} of ${num(r.handshake.n)}`);
   out.push(`outcomes: ${list(r.outcomes)}`);
   out.push(`DO requests: ${list(r.durable_objects.requests)}`);
@@ -120,13 +140,18 @@ function scenarioText(r) {
     const hours = r.phases.reduce((sum, p) => sum + p.seconds, 0) / 3600;
     for (const [binding, s] of Object.entries(r.durable_objects.storage)) {
       const perObjectHour = (n) => num(hours > 0 ? n / (s.objects * hours) : 0, 1);
+      const keys = s.keys_written || s.keys_read || s.keys_deleted ? `${num(s.keys_written)} keys written, ${num(s.keys_read)} read, ${num(s.keys_deleted)} deleted, ` : "";
       out.push(
-        `DO storage ${binding} (${s.objects} objects): ${num(s.rows_written)} rows written, ${num(s.set_alarm)} setAlarm (${perObjectHour(s.set_alarm)} per object-hour), ` +
+        `DO storage ${binding} (${s.objects} objects): ${keys}${num(s.rows_written)} rows written, ${num(s.set_alarm)} setAlarm (${perObjectHour(s.set_alarm)} per object-hour), ` +
           `${num(s.delete_alarm)} deleteAlarm, ${num(s.alarms_run)} alarms run (${perObjectHour(s.alarms_run)} per object-hour; they wrote ${num(s.rows_written_by_alarms)} of the rows and set ${num(s.set_alarm_by_alarms)} of the alarms)`,
       );
     }
   }
-  out.push(`KV operations: ${list(r.kv.operations)}${Object.keys(r.kv.refused).length ? `; refused (429): ${list(r.kv.refused)}` : ""}`);
+  out.push(`KV operations: ${list(r.kv.operations)}${Object.keys(r.kv.refused).length ? `; refused (429): ${list(r.kv.refused)}` : ""}; by the objects themselves: ${list(r.kv.by_objects)}`);
+  out.push(`Cache API (the locations' ring tier): ${list(r.cache.operations)}`);
+  const tierLine = (name, t) =>
+    `${name} ${num(t.n)} (${num(t.per_isolate_hour, 1)} per isolate-hour; ${num(t.fit.perIsolate, 4)} × isolates + ${num(t.fit.perLocation, 4)} × locations a second; mean req/s at 1k/10k/100k: ${SIZES.map((n) => num(t.mean_rps[n], 1)).join(" / ")})`;
+  out.push(`ring tier reads: ${tierLine("cache", r.tier.cache_reads)}; ${tierLine("KV", r.tier.kv_reads)}`);
   if (Object.keys(r.extra).length) out.push(`scenario figures: ${JSON.stringify(r.extra)}`);
   return out.join("\n");
 }

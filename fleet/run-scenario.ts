@@ -4,7 +4,7 @@
  */
 import type { VirtualClock } from "./clock.js";
 import { Fleet, type FleetOptions } from "./fleet.js";
-import { installVirtualTimers, seedRandomValues, trackRuntime } from "./runtime.js";
+import { installVirtualTimers, seedRandomness, trackRuntime } from "./runtime.js";
 import { DEFAULT_SETTINGS, scenarioNamed, type ScenarioSettings } from "./scenarios/index.js";
 import { summarize, type ScenarioSummary } from "./summary.js";
 import { Workload } from "./workload.js";
@@ -45,7 +45,7 @@ export async function runScenario(options: RunOptions): Promise<ScenarioResult> 
   const fleet = new Fleet(options);
   const startedAt = fleet.clock.now;
   const undoTracking = trackRuntime(fleet.clock);
-  const undoRandom = seedRandomValues(fleet.random.fork("crypto.getRandomValues"));
+  const undoRandom = seedRandomness(fleet.random.fork("crypto.getRandomValues"));
   const undoTimers = options.virtualTimers ? installVirtualTimers(fleet.clock) : () => undefined;
   try {
     const workload = new Workload(fleet);

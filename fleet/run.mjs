@@ -70,7 +70,8 @@ async function buildWorker() {
     target: "es2022",
     conditions: ["workerd", "worker", "browser"],
     mainFields: ["module", "main"],
-    external: ["cloudflare:*"],
+    // node:async_hooks: the simulator's objects attribute their own calls' latency to the call they serve (fleet/objects.ts).
+    external: ["cloudflare:*", "node:async_hooks"],
     logLevel: "error",
   });
   return readFileSync(outfile, "utf8");
@@ -103,6 +104,8 @@ async function startSimulator(script, workerOptions, compat) {
   const mf = new Miniflare({
     ...workerOptions,
     ...compat,
+    // AsyncLocalStorage, for the simulator only (fleet/objects.ts); the service needs no flag.
+    compatibilityFlags: [...compat.compatibilityFlags, "nodejs_als"],
     name: "edge-session-resumption-fleet",
     modules: true,
     script,

@@ -4,13 +4,15 @@
  *
  * - WebCrypto and body reads: tracked, so the clock never advances while a
  *   request is between two such steps (trackRuntime);
- * - randomness: crypto.getRandomValues from the scenario's seed
- *   (seedRandomValues), so that a run can be repeated;
+ * - randomness: crypto.getRandomValues and Math.random from the scenario's
+ *   seed, a stream per simulated isolate (seedRandomness), so that a run
+ *   can be repeated;
  * - timers (optional): setTimeout/clearTimeout become virtual, so a wait the
  *   service itself makes (a take's 1.1 s retry of a rate-limited delete)
  *   costs its virtual time. Only the simulator Worker installs them: the
  *   test runner inside workerd keeps real timers for its own timeouts.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { VirtualClock, Timer } from "./clock.js";
 import type { Random } from "./random.js";
 
@@ -76,26 +78,44 @@ export function installVirtualTimers(clock: VirtualClock): () => void {
   };
 }
 
+/** The random streams of the simulated isolate whose request (or its background work) is running. */
+export interface IsolateRandomness {
+  /** crypto.getRandomValues: ticket nonces, key ids, session ids. */
+  bytes: Random;
+  /** Math.random: the ring reader's refresh and backoff jitter. */
+  math: Random;
+}
+
+/** Set around each request an isolate serves (fleet/fleet.ts); what it starts in the background inherits it. */
+export const isolateRandomness = new AsyncLocalStorage<IsolateRandomness>();
+
 /**
- * crypto.getRandomValues from the scenario's seed: ticket nonces, key ids and
- * session ids decide which replay shard a ticket goes to, and so where each
- * shard is placed and what every later call costs. Seeded, a run is repeated
- * exactly by the same seed (up to calls that reach one object at the same
- * virtual instant), so that two versions of the code can be compared on the
- * same workload. Key material made by crypto.subtle stays truly random.
+ * crypto.getRandomValues and Math.random from the scenario's seed, from the
+ * running isolate's own streams (isolateRandomness), or from `fallback`
+ * outside any isolate's request (the Durable Objects' own code): ticket
+ * nonces, key ids and session ids decide which replay shard a ticket goes
+ * to, and so where each shard is placed and what every later call costs;
+ * the ring reader's jitter decides when each isolate reads the tier. Seeded
+ * per isolate, a run is repeated exactly by the same seed whatever real order
+ * concurrent requests run in (up to calls that reach one object at the same
+ * virtual instant). Key material made by crypto.subtle stays truly random.
  * Returns the undo.
  */
-export function seedRandomValues(random: Random): () => void {
+export function seedRandomness(fallback: Random): () => void {
   const proto = Object.getPrototypeOf(crypto) as { getRandomValues: Crypto["getRandomValues"] };
   const original = proto.getRandomValues;
+  const fallbackMath = fallback.fork("Math.random");
   proto.getRandomValues = function <T extends ArrayBufferView | null>(array: T): T {
     if (array) {
       const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-      bytes.set(random.bytes(bytes.length));
+      bytes.set((isolateRandomness.getStore()?.bytes ?? fallback).bytes(bytes.length));
     }
     return array;
   } as Crypto["getRandomValues"];
+  const originalMath = Math.random;
+  Math.random = () => (isolateRandomness.getStore()?.math ?? fallbackMath).next();
   return () => {
     proto.getRandomValues = original;
+    Math.random = originalMath;
   };
 }

@@ -3,16 +3,16 @@
  * starts it under Miniflare with wrangler.toml's bindings, then asks it to
  * run each scenario. It exports the service's Durable Object classes
  * (metered, fleet/objects.ts) under their own names, so the bindings of
- * wrangler.toml reach the real KeyRingObject and ReplayGuardObject.
+ * wrangler.toml reach the real KeyRingObject, KeyVaultObject and
+ * ReplayGuardObject. The test slice (test/fleet/) runs with this module as
+ * its main, for the same classes.
  */
 import type { Env } from "../src/env.js";
 import { DEFAULT_TOPOLOGY, SMALL_TOPOLOGY } from "./latency.js";
 import { runScenario, type RunOptions } from "./run-scenario.js";
 import { SCENARIOS } from "./scenarios/index.js";
 
-export { KeyRingObject, ReplayGuardObject } from "./objects.js";
-// Not metered yet: the ring object calls it on key events only.
-export { KeyVaultObject } from "../src/keyring/vault.js";
+export { KeyRingObject, KeyVaultObject, ReplayGuardObject } from "./objects.js";
 
 interface FleetEnv extends Env {
   /** The bearer token the workload sends (fleet/run.mjs generates it with its hash in API_TOKENS). */

@@ -36,6 +36,8 @@ export interface IssuedTicket {
   /** Unix seconds. */
   expiresAt: number;
   singleUse: boolean;
+  /** The region of the isolate that sealed it: its replay-guard shard's. */
+  region: string;
   /** Sealed under a key revoked before the seal began (a stale copy of the ring). */
   staleSeal: boolean;
   opened: boolean;
@@ -50,6 +52,12 @@ export class Revocations {
 
   add(keyIds: Iterable<number>, requested: number, answered: number): void {
     for (const id of keyIds) if (!this.revoked.has(id)) this.revoked.set(id, { requested, answered });
+  }
+
+  /** Seconds from the answer of the revoke of `keyId` to virtual instant `t` (undefined: not revoked). */
+  secondsAfter(keyId: number, t: number): number | undefined {
+    const r = this.revoked.get(keyId);
+    return r === undefined ? undefined : (t - r.answered) / 1000;
   }
 
   /** Sealed after the revoke had answered, under a revoked key: the service should not have issued it. */
@@ -79,8 +87,17 @@ export const STEADY_MIX: Record<Op, number> = { seal: 0.3, open: 0.5, seal_singl
 
 const POOL_LIMIT = 4000;
 
+/** Per location, the latest instant (seconds after the revoke answered) something happened that a revoke ends. */
+export interface RevokeLag {
+  /** A seal under the revoked key (an isolate's copy did not show the revoke yet). */
+  sealed_under_revoked_key: Record<string, number>;
+  /** An open of a ticket issued before the revoke that succeeded. */
+  revoked_ticket_opened: Record<string, number>;
+}
+
 export class Workload {
   readonly revocations = new Revocations();
+  readonly revokeLag: RevokeLag = { sealed_under_revoked_key: {}, revoked_ticket_opened: {} };
   /** Reusable tickets, newest last. */
   private readonly reusable: IssuedTicket[] = [];
   /** Single-use tickets not yet opened. */
@@ -88,6 +105,13 @@ export class Workload {
   private readonly known = new Set<number>();
 
   constructor(readonly fleet: Fleet) {}
+
+  private lag(what: keyof RevokeLag, isolate: Isolate, keyId: number, t: number): void {
+    if (!this.fleet.meter.recording) return;
+    const seconds = this.revocations.secondsAfter(keyId, t) ?? 0;
+    const byLocation = this.revokeLag[what];
+    byLocation[isolate.location.name] = Math.max(byLocation[isolate.location.name] ?? 0, Math.round(seconds * 10) / 10);
+  }
 
   /** Every key id a ticket was sealed under so far. */
   keyIds(): number[] {
@@ -110,10 +134,14 @@ export class Workload {
       sealAnswered: fleet.clock.now,
       expiresAt: answer.body.expires_at,
       singleUse,
+      region: isolate.location.region,
       staleSeal: this.revocations.sealedAfter(answer.body.key_id, sealStarted),
       opened: false,
     };
-    if (t.staleSeal) fleet.meter.count("sealed_under_revoked_key");
+    if (t.staleSeal) {
+      fleet.meter.count("sealed_under_revoked_key");
+      this.lag("sealed_under_revoked_key", isolate, t.keyId, sealStarted);
+    }
     this.known.add(t.keyId);
     const pool = singleUse ? this.unopened : this.reusable;
     pool.push(t);
@@ -127,13 +155,14 @@ export class Workload {
     const firstUse = !t.opened;
     t.opened = true;
     const started = fleet.clock.now;
-    const answer = await fleet.request(isolate, "POST", "/v1/tickets/open", { body: { ticket: t.ticket }, op, handshake: true });
+    const answer = await fleet.request(isolate, "POST", "/v1/tickets/open", { body: { ticket: t.ticket }, op, handshake: true, issuedIn: t.region });
     const ok = answer.status === 200;
     const judgement = this.revocations.judge(t, started);
     if (judgement === "unjudged" || Math.floor(started / 1000) >= t.expiresAt) {
       fleet.meter.count("unjudged_opens");
     } else if (judgement === "revoked") {
       fleet.meter.count(ok ? "revoked_ticket_opened" : "expected_refusals");
+      if (ok) this.lag("revoked_ticket_opened", isolate, t.keyId, started);
     } else if (t.singleUse && !firstUse) {
       fleet.meter.count(ok ? "replay_accepted" : "expected_refusals");
     } else if (ok) {

@@ -2,9 +2,9 @@
 import type { Scenario } from "./common.js";
 import { operations } from "./operations.js";
 import { sessions } from "./sessions.js";
-import { deploy, madeUpKeys, masterKey, replayFlood, revoke, ringDown, rotation, steady } from "./tickets.js";
+import { deploy, madeUpKeys, masterKey, replayFlood, revoke, ringDown, ringDownTierLost, rotation, steady } from "./tickets.js";
 
-export const SCENARIOS: readonly Scenario[] = [steady, deploy, rotation, revoke, masterKey, ringDown, madeUpKeys, replayFlood, sessions, operations];
+export const SCENARIOS: readonly Scenario[] = [steady, deploy, rotation, revoke, masterKey, ringDown, ringDownTierLost, madeUpKeys, replayFlood, sessions, operations];
 
 export function scenarioNamed(name: string): Scenario {
   const scenario = SCENARIOS.find((s) => s.name === name);

@@ -92,41 +92,87 @@ async function resumptionByDelay(ctx: ScenarioContext, label: string): Promise<R
   return Object.fromEntries(Object.entries(hits).map(([k, v]) => [k, rate(v.hits, v.n)]));
 }
 
+/** Seconds after a purge at which its session is looked up again (each sample at one of them only: a lookup fills a location's cache). */
+const PURGE_PROBE_DELAYS_S = [2, 10, 30, 61] as const;
+
+/** Locations with at least two isolates: a lookup there by another isolate than the one that acted reads KV, not that isolate's own cache. */
+function busyLocations(fleet: Fleet): string[] {
+  return fleet.topology.locations.filter((l) => l.isolates >= 2).map((l) => l.name);
+}
+
 /**
- * A purge sent as Pike's and OpenSSL's remove callback sends it: in the
- * second of the store, by the storing isolate (half the samples) or by an
- * isolate in another location (the other half). Then, 2 s after the store,
- * a lookup in the writer's location: a session that resumes was not purged.
+ * Purges sent as Pike's and OpenSSL's remove callback sends them: 200 ms
+ * after the store, by the storing isolate (half the samples) or by an
+ * isolate in another location (the other half). Before the purge, 100 ms
+ * after the store, an isolate in another location looks the session up (a
+ * resumption attempt there). Then, `delay` seconds after the purge, the
+ * session is looked up by another isolate of the writer's location, by
+ * another isolate of the location that looked it up before, and by an
+ * isolate of a location that never did: whatever finds it resumes a purged
+ * session. Each sample is looked up at one delay only.
  */
-async function purges(ctx: ScenarioContext): Promise<Record<string, number>> {
+async function purges(ctx: ScenarioContext, label: string) {
   const { fleet } = ctx;
-  const rng = ctx.random.fork("purges");
-  const out = { purges: 0, purges_refused: 0, purged_sessions_resumed: 0 };
+  const rng = ctx.random.fork(`purges:${label}`);
+  const out = { purges: 0, purges_refused: 0, answers: {} as Record<string, number> };
+  const found: Record<string, Record<string, { found: number; n: number }>> = {};
+  const count = (delay: number, where: string, hit: boolean) => {
+    const f = ((found[`${delay}s`] ??= {})[where] ??= { found: 0, n: 0 });
+    f.n++;
+    if (hit) f.found++;
+  };
+  const busy = busyLocations(fleet);
+  const pickIn = (location: string, not?: Isolate) => rng.pick(fleet.isolatesIn(location).filter((i) => i !== not));
   const spreadMs = phaseMs(ctx, 30);
-  await fleet.play(spreadMs + 5000, async () => {
-    await Promise.all(
-      Array.from({ length: SAMPLES }, async (_, k) => {
-        const writer = rng.pick(fleet.isolates);
+  const longest = Math.max(...PURGE_PROBE_DELAYS_S) * 1000;
+  await fleet.play(spreadMs + longest + 5000, async () => {
+    const jobs: Promise<void>[] = [];
+    for (const delay of PURGE_PROBE_DELAYS_S) {
+      for (let k = 0; k < SAMPLES; k++) {
+        const writerLocation = rng.pick(busy);
+        const writer = pickIn(writerLocation);
+        const readLocation = rng.pick(busy.filter((l) => l !== writerLocation));
+        const earlyReader = pickIn(readLocation);
         const purger = k % 2 === 0 ? writer : elsewhere(fleet, writer, rng);
-        const reader = neighbour(fleet, writer, rng) ?? writer;
+        const probes = {
+          writer_location: pickIn(writerLocation, writer),
+          read_before: pickIn(readLocation, earlyReader),
+          elsewhere: rng.pick(fleet.isolates.filter((i) => i.location.name !== writerLocation && i.location.name !== readLocation)),
+        };
         const id = sessionId(rng);
-        await fleet.clock.sleep(rng.uniform(0, spreadMs));
-        const stored = await put(fleet, writer, id);
-        if (stored.status !== 201) return fleet.meter.count(`session_put_failed.${stored.code ?? stored.status}`);
-        const storedAt = fleet.clock.now;
-        await fleet.clock.sleep(200);
-        const purge = await fleet.request(purger, "DELETE", `/v1/sessions/${id}`, { op: purger === writer ? "purge_same_isolate" : "purge_other_location" });
-        out.purges++;
-        if (purge.status !== 204 && purge.status !== 202) {
-          out.purges_refused++;
-          fleet.meter.count(`purge_refused.${purge.code ?? purge.status}`);
-        }
-        await fleet.clock.sleepUntil(storedAt + 2000);
-        if ((await get(fleet, reader, id, "session_get_after_purge")).status === 200) out.purged_sessions_resumed++;
-      }),
-    );
+        const startAt = fleet.clock.now + rng.uniform(0, spreadMs);
+        jobs.push(
+          (async () => {
+            await fleet.clock.sleepUntil(startAt);
+            const stored = await put(fleet, writer, id);
+            if (stored.status !== 201) return fleet.meter.count(`session_put_failed.${stored.code ?? stored.status}`);
+            const storedAt = fleet.clock.now;
+            await fleet.clock.sleepUntil(storedAt + 100);
+            await get(fleet, earlyReader, id, "session_get_before_purge");
+            await fleet.clock.sleepUntil(storedAt + 200);
+            const purge = await fleet.request(purger, "DELETE", `/v1/sessions/${id}`, { op: purger === writer ? "purge_same_isolate" : "purge_other_location" });
+            out.purges++;
+            const answer = purge.code ? `${purge.status} ${purge.code}` : String(purge.status);
+            out.answers[answer] = (out.answers[answer] ?? 0) + 1;
+            if (purge.status !== 204 && purge.status !== 202) {
+              out.purges_refused++;
+              fleet.meter.count(`purge_refused.${purge.code ?? purge.status}`);
+            }
+            const purgedAt = fleet.clock.now;
+            await fleet.clock.sleepUntil(purgedAt + delay * 1000);
+            await Promise.all(
+              Object.entries(probes).map(async ([where, isolate]) => count(delay, where, (await get(fleet, isolate, id, "session_get_after_purge")).status === 200)),
+            );
+          })(),
+        );
+      }
+    }
+    await Promise.all(jobs);
   });
-  return out;
+  const share = Object.fromEntries(
+    Object.entries(found).map(([delay, byWhere]) => [delay, Object.fromEntries(Object.entries(byWhere).map(([where, f]) => [where, rate(f.found, f.n)]))]),
+  );
+  return { ...out, purged_sessions_found: share };
 }
 
 /**
@@ -191,26 +237,28 @@ async function clientSessions(ctx: ScenarioContext): Promise<Record<string, numb
 
 export const sessions: Scenario = {
   name: "sessions",
-  description: `Session store under KV's rules: ${SAMPLES} sessions per delay stored in one location and looked up in another after ${LOOKUP_DELAYS_S.join(", ")} s (KV propagation as modelled, then with no propagation delay at all: only location caches); purges in the second of the store (same isolate, other location); three takes racing from three locations; client sessions for one origin at ${CLIENT_STORE_RATE}/s from every isolate.`,
+  description: `Session store under KV's rules: ${SAMPLES} sessions per delay stored in one location and looked up in another after ${LOOKUP_DELAYS_S.join(", ")} s; purges in the second of the store (same isolate, other location), the purged session looked up ${PURGE_PROBE_DELAYS_S.join(", ")} s later in the writer's location, where it was read before, and elsewhere (both with KV's propagation as modelled, then with no propagation delay at all: only location caches); three takes racing from three locations; client sessions for one origin at ${CLIENT_STORE_RATE}/s from every isolate.`,
   headline: true,
   async run(ctx) {
     const { fleet } = ctx;
     await bootstrap(ctx);
     fleet.measure("sessions");
     const resumption = await resumptionByDelay(ctx, "modelled");
-    const purge = await purges(ctx);
+    const purge = await purges(ctx, "modelled");
     const take = await takes(ctx);
     const client = await clientSessions(ctx);
     // The bracket: KV with no propagation delay, only each location's cache of what it read.
     const delays = new Map(fleet.kvDelays);
     for (const location of fleet.kvDelays.keys()) fleet.kvDelays.set(location, 0);
     const cacheOnly = await resumptionByDelay(ctx, "cache-only");
+    const purgeCacheOnly = await purges(ctx, "cache-only");
     for (const [location, ms] of delays) fleet.kvDelays.set(location, ms);
     return {
       kv_propagation_ms: Object.fromEntries(delays),
       resumption_hit_rate: resumption,
       resumption_hit_rate_without_propagation_delay: cacheOnly,
-      purges: purge,
+      purges: { ...purge, purges_refused: purge.purges_refused + purgeCacheOnly.purges_refused },
+      purges_without_propagation_delay: purgeCacheOnly,
       takes: take,
       client_sessions: { origin: ORIGIN, rate_per_s: CLIENT_STORE_RATE, ...client },
     };

@@ -62,8 +62,7 @@ export const rotation: Scenario = {
   headline: true,
   async run(ctx) {
     const { fleet, workload, settings } = ctx;
-    await bootstrap(ctx);
-    const ringStart = fleet.clock.now - settings.warmupS * 1000;
+    const { ringCreatedAt: ringStart } = await bootstrap(ctx);
     // The successor was published with the ring: past prepublish_lead (600 s) it may take over at once.
     await skipTo(ctx, ringStart + 640_000);
     fleet.measure("rotate now");
@@ -92,7 +91,8 @@ export const revoke: Scenario = {
       await fleet.clock.sleep(phaseMs(ctx, 30));
       await rotate(ctx, true);
     });
-    return {};
+    // How long after the revoke each location's isolates still sealed under the revoked key, and opened tickets it should have ended.
+    return { revoke_lag_s: workload.revokeLag, kv_propagation_ms: Object.fromEntries(fleet.kvDelays) };
   },
 };
 
@@ -116,34 +116,58 @@ export const masterKey: Scenario = {
   },
 };
 
+/**
+ * The ring object unreachable for 2 minutes, 30 s into 3 minutes of traffic;
+ * 30 s into the outage a quarter of the isolates restart cold. With
+ * `tierLost`, the read tier is lost as the outage begins (the ring's KV key
+ * gone everywhere, every location's cache emptied), so that isolates without
+ * a copy can only ask the object: what its failures cost it.
+ */
+async function ringOutage(ctx: ScenarioContext, tierLost: boolean) {
+  const { fleet, workload, settings } = ctx;
+  await bootstrap(ctx);
+  fleet.measure(tierLost ? "ring down, tier lost" : "ring down");
+  let restarted = new Set<number>();
+  const outage = { from: 0, to: 0 };
+  await fleet.play(phaseMs(ctx, 180), steadyTraffic(workload, settings.rate), async () => {
+    await fleet.clock.sleep(phaseMs(ctx, 30));
+    outage.from = fleet.clock.now;
+    outage.to = outage.from + phaseMs(ctx, 120);
+    fleet.faults.objectDown(fleet.ringKey, outage.from, outage.to);
+    if (tierLost) fleet.loseRingTier();
+    await fleet.clock.sleep(phaseMs(ctx, 30));
+    restarted = new Set(restartEvery(fleet, 4).map((i) => i.id));
+  });
+  const during = fleet.meter.requests.filter((r) => r.t >= outage.from && r.t < outage.to && r.handshake);
+  const failed = during.filter((r) => r.status >= 500);
+  const ringCallsByIsolate = new Map<number, number>();
+  for (const c of fleet.meter.calls) {
+    if (c.kind === "do" && c.op.startsWith("KEY_RING.") && c.t >= outage.from && c.t < outage.to) ringCallsByIsolate.set(c.isolate, (ringCallsByIsolate.get(c.isolate) ?? 0) + 1);
+  }
+  return {
+    outage_s: (outage.to - outage.from) / 1000,
+    isolates_restarted_during_outage: restarted.size,
+    handshake_requests_during_outage: during.length,
+    answered_5xx_during_outage: failed.length,
+    answered_5xx_by_restarted_isolates: failed.filter((r) => restarted.has(r.isolate)).length,
+    isolates_calling_ring_during_outage: ringCallsByIsolate.size,
+    most_ring_calls_by_one_isolate_during_outage: Math.max(0, ...ringCallsByIsolate.values()),
+  };
+}
+
 export const ringDown: Scenario = {
   name: "ring_down",
   description: "Ring object down for 2 minutes, 30 s into the traffic; 30 s into the outage a quarter of the isolates restart cold. 3 minutes.",
   headline: true,
-  async run(ctx) {
-    const { fleet, workload, settings } = ctx;
-    await bootstrap(ctx);
-    fleet.measure("ring down");
-    let restarted = new Set<number>();
-    const outage = { from: 0, to: 0 };
-    await fleet.play(phaseMs(ctx, 180), steadyTraffic(workload, settings.rate), async () => {
-      await fleet.clock.sleep(phaseMs(ctx, 30));
-      outage.from = fleet.clock.now;
-      outage.to = outage.from + phaseMs(ctx, 120);
-      fleet.faults.objectDown(fleet.ringKey, outage.from, outage.to);
-      await fleet.clock.sleep(phaseMs(ctx, 30));
-      restarted = new Set(restartEvery(fleet, 4).map((i) => i.id));
-    });
-    const during = fleet.meter.requests.filter((r) => r.t >= outage.from && r.t < outage.to && r.handshake);
-    const failed = during.filter((r) => r.status >= 500);
-    return {
-      outage_s: (outage.to - outage.from) / 1000,
-      isolates_restarted_during_outage: restarted.size,
-      handshake_requests_during_outage: during.length,
-      answered_5xx_during_outage: failed.length,
-      answered_5xx_by_restarted_isolates: failed.filter((r) => restarted.has(r.isolate)).length,
-    };
-  },
+  run: (ctx) => ringOutage(ctx, false),
+};
+
+export const ringDownTierLost: Scenario = {
+  name: "ring_down_tier_lost",
+  description:
+    "A double fault, not a headline: ring_down with the read tier lost as the outage begins (the ring's KV key gone everywhere, every location's cache emptied), so isolates can only ask the failing object: its retries and backoff.",
+  headline: false,
+  run: (ctx) => ringOutage(ctx, true),
 };
 
 export const madeUpKeys: Scenario = {

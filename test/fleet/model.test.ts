@@ -4,9 +4,13 @@
  * larger fleets. If these are wrong, every figure of `npm run fleet` is.
  */
 import { describe, expect, it } from "vitest";
+import { Faults, type BindingContext } from "../../fleet/bindings.js";
+import { cacheSeconds, cacheView, LocationCaches } from "../../fleet/cache.js";
 import { VirtualClock } from "../../fleet/clock.js";
 import { KvModel, KvRateLimitError, spreadDelays } from "../../fleet/kv.js";
-import { Placement } from "../../fleet/latency.js";
+import { DEFAULT_LATENCY, LatencyModel, Placement } from "../../fleet/latency.js";
+import { Meter } from "../../fleet/meter.js";
+import { Random } from "../../fleet/random.js";
 import { expectedPerSecond, extrapolate, fitLoad, scaleLoad } from "../../fleet/scale.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -57,6 +61,14 @@ describe("the KV model", () => {
     expect(m.read("a", "k", 60_000).value).toBeUndefined();
   });
 
+  it("lands a write made ahead of time (a Durable Object's, whose latency the caller waits out) only when its time comes", () => {
+    const m = kv();
+    m.write("KEY_RING:ring", "k", bytes("v1"), 1150);
+    // Location a sees other locations' writes at once (delay 0), but not before they land.
+    expect(m.read("a", "k", 1100, 0).value).toBeUndefined();
+    expect(text(m.read("a", "k", 1150, 0).value)).toBe("v1");
+  });
+
   it("spreads propagation delays evenly up to the maximum", () => {
     const d = spreadDelays(["a", "b", "c", "d"], 60, (x) => x);
     expect([...d.values()]).toEqual([7500, 22500, 37500, 52500]);
@@ -70,6 +82,53 @@ describe("Durable Object placement", () => {
     expect(p.place("KEY_RING:ring", "apac", "enam")).toBe("weur");
     expect(p.place("REPLAY_GUARD:replay:1", "weur", "apac")).toBe("apac");
     expect(p.regionOf("REPLAY_GUARD:replay:1")).toBe("apac");
+  });
+});
+
+describe("each location's Cache API", () => {
+  const setup = () => {
+    const clock = new VirtualClock(1_000_000);
+    const caches = new LocationCaches();
+    const meter = new Meter();
+    meter.phase = "test";
+    const view = (location: string, isolate: number) => {
+      const ctx: BindingContext = {
+        clock,
+        latency: new LatencyModel(DEFAULT_LATENCY),
+        random: new Random(isolate + 1),
+        placement: new Placement(),
+        meter,
+        faults: new Faults(),
+        caller: { isolate, location, region: "enam" },
+        wait: () => Promise.resolve(),
+      };
+      return cacheView(caches, ctx);
+    };
+    return { clock, view, meter };
+  };
+  const body = (r: Response | undefined) => r?.text();
+
+  it("reads what Cache-Control allows: max-age or s-maxage, nothing for no-store or private", () => {
+    expect(cacheSeconds("max-age=20")).toBe(20);
+    expect(cacheSeconds("public, s-maxage=5")).toBe(5);
+    expect(cacheSeconds("no-store, max-age=20")).toBeUndefined();
+    expect(cacheSeconds("private, max-age=20")).toBeUndefined();
+    expect(cacheSeconds(null)).toBeUndefined();
+  });
+
+  it("is shared by a location's isolates, kept from other locations, and expires on virtual time", async () => {
+    const { clock, view } = setup();
+    const url = "https://ring.esr.invalid/test/v1";
+    const here = view("iad", 1);
+    await here.put(url, new Response("ring", { headers: { "cache-control": "max-age=20" } }));
+    clock.now += 19_999;
+    const neighbour = view("iad", 2);
+    expect(await body(await neighbour.match(url))).toBe("ring");
+    expect(await view("lhr", 3).match(url)).toBeUndefined();
+    clock.now += 1;
+    expect(await neighbour.match(url)).toBeUndefined();
+    await here.put(url, new Response("no", { headers: { "cache-control": "no-store" } }));
+    expect(await here.match(url)).toBeUndefined();
   });
 });
 
@@ -92,6 +151,16 @@ describe("the virtual clock", () => {
     // a's real 20 ms took no virtual time, and finished before virtual time moved on to b.
     expect(seen).toEqual(["a@1050", "b@1060"]);
     expect(clock.now).toBe(2000);
+  });
+
+  it("stops waiting for an object's work once the object is reset", async () => {
+    const clock = new VirtualClock(0, { stallLimitMs: 2_000 });
+    void clock.track(new Promise(() => undefined), "never settles", "KEY_RING:ring");
+    let fired = false;
+    clock.schedule(10, () => (fired = true));
+    clock.abandon("KEY_RING:ring");
+    await clock.runUntil(10);
+    expect(fired).toBe(true);
   });
 
   it("leaves timers past the end for the next run", async () => {
