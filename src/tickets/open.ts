@@ -34,6 +34,7 @@ import { keyState, type KeyTimes } from "../keyring/schedule.js";
 import type { ReplayGuard } from "../replay/guard.js";
 import type { SessionStore } from "../store/session-store.js";
 import type { TicketCopies } from "../store/ticket-copies.js";
+import { sessionEnded } from "../store/session-times.js";
 import { regionOfCode } from "../replay/regions.js";
 import { ticketName, ticketUseId, type TicketIdentity } from "./identity.js";
 import { isJweTicket, openJweTicket, parseJweHeader } from "./jwe.js";
@@ -119,6 +120,9 @@ export async function openPresentedTicket(
   const ticket = readTicket(request.ticket);
   const times = await services.keyRing.decryptingKey(ticket.header.keyId, now, defer);
   const found = times ? await fromTicket(services, ticket, times, settings.name, now) : await fromStoredCopy(services, ticket, settings.name, now);
+  // A ticket sealed elsewhere (an exported subkey's holder) may outlive its
+  // session; the service's own never do. Either way an ended session does not resume.
+  if (sessionEnded(found.session, now)) throw new ResumptionError("ticket_expired", "the session in the ticket has reached created_at + timeout");
   checkServerName(found.session, request.server_name);
   const ticketAge = checkTicketAge(found, request.obfuscated_ticket_age, services.nowMs(), settings.ticket_age_window);
   // Last, once every other check has passed, so a refused attempt does not

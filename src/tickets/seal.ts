@@ -11,6 +11,7 @@ import { ServiceError } from "../errors.js";
 import type { KeyRingReader } from "../keyring/reader.js";
 import type { SessionStore } from "../store/session-store.js";
 import { ticketDigest, type TicketCopies } from "../store/ticket-copies.js";
+import { liveSessionTimes } from "../store/session-times.js";
 import { ticketName } from "./identity.js";
 import { MAX_TICKET_CHARS, sealJweTicket } from "./jwe.js";
 import { readTicket, type TicketFormat } from "./open.js";
@@ -61,8 +62,15 @@ export async function sealPresentedSession(
   // Never promise more than the service will honour: the context's limit,
   // RFC 8446's 7 days, and the sealing key's own remaining life (so a
   // ticket never outlives its key: only a revoke leaves one without it).
-  const lifetime = Math.min(request.lifetime ?? settings.ticket_lifetime, settings.ticket_lifetime, MAX_TICKET_LIFETIME, key.times.expires_at - now);
-  const session = parseSession(request.session, { now, timeout: lifetime }, "session", ["session_id"]);
+  const keyLifetime = Math.min(request.lifetime ?? settings.ticket_lifetime, settings.ticket_lifetime, MAX_TICKET_LIFETIME, key.times.expires_at - now);
+  const session = parseSession(request.session, { now, timeout: keyLifetime }, "session", ["session_id"]);
+  // The session's own end, as the store judges it (OpenSSL does not resume
+  // a timed-out session from a ticket either): an ended session is refused,
+  // a future created_at is now, and the ticket lives no longer than the
+  // session (OpenSSL's lifetime hint is the session's timeout too).
+  const { createdAt, expiresAt: sessionEnd } = liveSessionTimes(session.created_at, session.timeout, now);
+  session.created_at = createdAt;
+  const lifetime = Math.min(keyLifetime, sessionEnd - now);
   const sessionId = sessionIdFrom(request.session) ?? crypto.getRandomValues(new Uint8Array(32));
   const format = request.format ?? "binary";
   const singleUse = request.single_use === true;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { decodeBase64url, encodeBase64url, parseSession, parseTicketHeader, sealTicket } from "../../src/core/index.js";
 import { T0, TLS12_SESSION, location } from "./harness.js";
 
 const seal = (loc: ReturnType<typeof location>, body: unknown = { session: TLS12_SESSION }, token = "alpha-tickets") =>
@@ -37,6 +38,49 @@ describe("tickets over HTTP", () => {
     expect(sealed.body.lifetime_hint).toBe(7200);
     const shorter = await seal(loc, { session: TLS12_SESSION, lifetime: 60 });
     expect(shorter.body).toMatchObject({ lifetime_hint: 60, expires_at: T0 + 60 });
+  });
+
+  it("judges the session's own end as the store does: an ended session is refused, a ticket lives no longer than its session", async () => {
+    const loc = location();
+    // The store refuses it (400 session_invalid); so does sealing, in both formats.
+    for (const format of ["binary", "jwe"]) {
+      const ended = await seal(loc, { session: { ...TLS12_SESSION, created_at: 1000, timeout: 1 }, format });
+      expect(ended.status).toBe(400);
+      expect(ended.body.error.code).toBe("session_invalid");
+      expect(JSON.stringify(ended.body)).toContain("session.created_at");
+    }
+    // 100 s of the session left: the ticket's lifetime is those 100 s, not the context's 7200.
+    const ending = await seal(loc, { session: { ...TLS12_SESSION, created_at: T0 - 200, timeout: 300 } });
+    expect(ending.status).toBe(201);
+    expect(ending.body).toMatchObject({ lifetime_hint: 100, expires_at: T0 + 100 });
+    // A created_at in the future is now, as the store clamps it.
+    const future = await seal(loc, { session: { ...TLS12_SESSION, created_at: 2 ** 33 } });
+    loc.now += 10;
+    const opened = await open(loc, future.body.ticket);
+    expect(opened.status).toBe(200);
+    expect(opened.body.session).toMatchObject({ created_at: T0 });
+    loc.now = T0 + 100;
+    expect((await open(loc, ending.body.ticket)).body.error.code).toBe("ticket_expired");
+  });
+
+  it("does not resume a session past its end from a ticket that outlives it (sealed with an exported key)", async () => {
+    const loc = location();
+    const own = await seal(loc);
+    const header = parseTicketHeader(decodeBase64url(own.body.ticket)!);
+    const jwks = await loc.json("GET", "/v1/keys/export?format=jwk", { token: "alpha-all" });
+    const jwk = (jwks.body.keys as { kid: string }[]).find((k) => Number(k.kid) === header.keyId)!;
+    const key = await crypto.subtle.importKey("jwk", jwk as JsonWebKey, "AES-GCM", false, ["encrypt"]);
+    // A holder of the subkey seals a 2-hour ticket around a session that ends after 60 s.
+    const session = parseSession({ ...TLS12_SESSION, created_at: T0, timeout: 60 }, { now: T0, timeout: 60 });
+    const ticket = encodeBase64url(
+      await sealTicket({ session, sessionId: new Uint8Array(32), withLookupId: false, issuedAt: T0, lifetime: 7200, singleUse: false, context: "alpha", keyId: header.keyId, key }),
+    );
+    loc.now = T0 + 59;
+    expect((await open(loc, ticket)).status).toBe(200);
+    loc.now = T0 + 60;
+    const late = await open(loc, ticket);
+    expect(late.status).toBe(422);
+    expect(late.body.error.code).toBe("ticket_expired");
   });
 
   it("answers every ticket failure with 422 and its code", async () => {
