@@ -11,32 +11,48 @@ export const MAX_HOST_NAME = 253;
 
 /**
  * A lowercase DNS host name: dot-separated LDH labels of 1 to 63 characters,
- * no hyphen at either end of a label, 253 characters at most, and not digits
- * and dots only (an IPv4 literal, which SNI never carries). One pass, no
- * regex: it runs on every ticket opened.
+ * no hyphen at either end of a label, 253 characters at most, and a last
+ * label that is not a number (all digits, or "0x" and hex digits): the WHATWG
+ * URL parser reads any such name as an IPv4 address ("1.2.3.4", but also
+ * "0x0a.0.0.1" or "a.1"), which SNI never carries and which would give one
+ * address several spellings. One pass, no regex: it runs on every ticket
+ * opened.
  */
 export function isLowerHostName(name: string): boolean {
   const n = name.length;
   if (n === 0 || n > MAX_HOST_NAME) return false;
   let label = 0;
-  let letters = false;
+  let labelStart = 0;
   let prev = 0x2e; // as if after a dot
   for (let i = 0; i < n; i++) {
     const c = name.charCodeAt(i);
     if (c === 0x2e) {
       if (label === 0 || prev === 0x2d) return false;
       label = 0;
+      labelStart = i + 1;
     } else {
       const digit = c >= 0x30 && c <= 0x39;
       const letter = c >= 0x61 && c <= 0x7a;
       if (!digit && !letter && c !== 0x2d) return false;
       if (c === 0x2d && label === 0) return false;
       if (++label > 63) return false;
-      if (!digit) letters = true;
     }
     prev = c;
   }
-  return label > 0 && prev !== 0x2d && letters;
+  return label > 0 && prev !== 0x2d && !isNumericLabel(name, labelStart, n);
+}
+
+/** name[from..to) is a number to the WHATWG URL parser: decimal digits, or "0x" and hex digits (none included). */
+function isNumericLabel(name: string, from: number, to: number): boolean {
+  let i = from;
+  const hex = to - from >= 2 && name.charCodeAt(i) === 0x30 && name.charCodeAt(i + 1) === 0x78;
+  if (hex) i += 2;
+  for (; i < to; i++) {
+    const c = name.charCodeAt(i);
+    const digit = c >= 0x30 && c <= 0x39;
+    if (!digit && !(hex && c >= 0x61 && c <= 0x66)) return false;
+  }
+  return true;
 }
 
 /** True for a DNS host name as SNI carries it (RFC 6066 3: no IP literal, no trailing dot), in any case. */

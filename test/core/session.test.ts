@@ -250,10 +250,12 @@ describe("server_name", () => {
   });
 
   it("isHostName: DNS names yes; IP literals, trailing dots and non-LDH no", () => {
-    for (const name of ["localhost", "a", "a.b", "1a.2.3.4", "example.com", "a-b.c-d.e", "123.example", "x.1", `${"a".repeat(63)}.b`]) {
+    for (const name of ["localhost", "a", "a.b", "1.2.3.4a", "example.com", "a-b.c-d.e", "123.example", "x.0xg", "x.0x1z", "a.x0", `${"a".repeat(63)}.b`]) {
       expect(isHostName(name), name).toBe(true);
     }
-    for (const name of ["", "1.2.3.4", "127.0.0.1", "255.255.255.255", "10", "example.com.", ".", "a..b", "::1", "[::1]", "fe80::1", "a_b", "a b", "-a", "a-", "é.example", "a.b/c", "a:443"]) {
+    // Names ending in a number are IPv4 addresses to the WHATWG URL parser, valid ones or not.
+    const endsInNumber = ["1a.2.3.4", "x.1", "0x0a.0.0.1", "0xa.0.0.1", "10.0.0.0x1", "0x7f000001", "1e1.0.0.1", "a.1", "a.0x", "a.0X1F"];
+    for (const name of ["", "1.2.3.4", "127.0.0.1", "255.255.255.255", "10", "example.com.", ".", "a..b", "::1", "[::1]", "fe80::1", "a_b", "a b", "-a", "a-", "é.example", "a.b/c", "a:443", ...endsInNumber]) {
       expect(isHostName(name), name).toBe(false);
     }
   });

@@ -17,11 +17,11 @@ const b64Arb = (minLength: number, maxLength: number) => bytesArb(minLength, max
 
 const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
 
-/** A DNS host name as SNI carries it, lowercase: 1 to 4 labels, never all-numeric (an IPv4 literal). */
+/** A DNS host name as SNI carries it, lowercase: 1 to 4 labels, the last not a number (the URL parser's IPv4: digits, or 0x and hex). */
 export const hostNameArb = fc
   .array(label, { minLength: 1, maxLength: 4 })
   .map((labels) => labels.join("."))
-  .filter((name) => name.length <= 253 && !name.split(".").every((l) => /^[0-9]+$/.test(l)));
+  .filter((name) => name.length <= 253 && !/(^|\.)([0-9]+|0x[0-9a-f]*)$/.test(name));
 
 /** The same, sometimes in mixed case (the parser lowercases it). */
 const sniInputArb = fc

@@ -156,7 +156,9 @@ describe("peers", () => {
     expect(parsePeer("origin.example.com:443")).toEqual({ host: "origin.example.com", port: 443, sni: undefined });
     expect(parsePeer("10.0.0.1:443/sni.example.com")).toEqual({ host: "10.0.0.1", port: 443, sni: "sni.example.com" });
     expect(parsePeer("[::1]:8443")).toEqual({ host: "[::1]", port: 8443, sni: undefined });
-    for (const bad of ["", "origin.example.com", "ORIGIN.example.com:443", "a.com:443/a.com", "[::0:1]:443", "1.2.3.04:443", "a.com:1/", "a.com:99999"]) {
+    // Other spellings of an IPv4 address (the WHATWG URL parser's), which would give one origin several names.
+    const ipv4Spellings = ["0x0a.0.0.1:443", "0xa.0.0.1:443", "10.0.0.0x1:443", "0x7f000001:443", "1e1.0.0.1:443", "a.1:443", "127.0.0.1:443/0x7f.0.0.1", "010.0.0.1:443", "10.1:443"];
+    for (const bad of ["", "origin.example.com", "ORIGIN.example.com:443", "a.com:443/a.com", "[::0:1]:443", "1.2.3.04:443", "a.com:1/", "a.com:99999", ...ipv4Spellings]) {
       expect(typeof parsePeer(bad), bad).toBe("string");
     }
   });
