@@ -128,6 +128,11 @@ export function parseJweHeader(text: string): JweTicketHeader {
   const tag = decodeBase64url(tagB64);
   if (!tag || tag.length !== TAG_BYTES) malformed(`the tag must be ${TAG_BYTES} bytes`);
   if (ciphertext.length === 0) malformed("the ciphertext is empty");
+  // One encoding per ticket, as for the binary format: jose's decoder would
+  // ignore the unused bits of the last character. Only the last group can
+  // have any, so it alone is decoded here, strictly.
+  const rest = ciphertext.length % 4;
+  if (rest === 1 || (rest > 1 && !decodeBase64url(ciphertext.slice(-rest)))) malformed("the ciphertext is not base64url in its one canonical form");
   return { keyId: kid, context: h.ctx as string, issuedAt: iat, expiresAt: exp, lookupId, nonce: iv! };
 }
 

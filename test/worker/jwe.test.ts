@@ -143,6 +143,17 @@ describe("JWE tickets", () => {
       const res = await open(loc, changed.join("."));
       expect({ part: i, code: res.body.error?.code }).toEqual({ part: i, code: "ticket_invalid" });
     }
+    // One encoding per ticket: the ciphertext's last character with unused bits set is another spelling, refused.
+    const ct = ticket.split(".")[3]!;
+    const unused = ct.length % 4 === 2 ? 0b1111 : ct.length % 4 === 3 ? 0b11 : 0;
+    expect(unused, "this session's ciphertext ends in a partial group").toBeGreaterThan(0);
+    {
+      const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+      const last = alphabet[alphabet.indexOf(ct.at(-1)!) | unused]!;
+      const respelled = ticket.split(".");
+      respelled[3] = ct.slice(0, -1) + last;
+      expect((await open(loc, respelled.join("."))).body.error.code).toBe("ticket_malformed");
+    }
     expect((await open(loc, ticket, "beta-all")).body.error.code).toBe("context_mismatch");
     expect((await open(loc, ticket, "alpha-all", { server_name: "other.example.com" })).body.error.code).toBe("sni_mismatch");
     expect((await open(loc, ticket, "alpha-all", { obfuscated_ticket_age: 7 + 60_000 })).body.error.code).toBe("ticket_age_mismatch");
