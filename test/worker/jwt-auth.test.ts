@@ -276,6 +276,14 @@ describe("JWT callers: Cloudflare Access", () => {
     expect(last(s)).toMatchObject({ auth: "jwt:access" });
   });
 
+  it("does not take an empty Authorization header for an absent one: the Access assertion beside it is not read", async () => {
+    const s = site();
+    const token = await sign({ sub: "7335d417-61da-459d-899c-0a01c76a2f94" }, { key: "access" });
+    const res = await s.call("GET", "/v1/keys", { authorization: "", ...access(token) });
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe("unauthorized");
+  });
+
   it("maps a user's assertion by another grant", async () => {
     const s = site();
     const token = await sign({ sub: "7335d417-61da-459d-899c-0a01c76a2f94" }, { key: "access" });
