@@ -43,6 +43,12 @@ export class ReplayGuardObject extends DurableObject<Env> {
       due_ms INTEGER NOT NULL,
       attempts INTEGER NOT NULL DEFAULT 0
     )`);
+    // Purges still owed get their alarm back whenever the shard starts. The
+    // platform keeps alarms, but workerd (local development, the tests)
+    // forgets them on a restart (workerd#2927), and a purge is a promise.
+    void ctx.blockConcurrencyWhile(async () => {
+      if (ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM purges").one().n > 0) await this.scheduleAlarm();
+    });
   }
 
   /**

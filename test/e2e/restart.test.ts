@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ALL_SCOPES, startService, type Service, type ServiceOptions } from "./service.js";
 
 const persistDir = mkdtempSync(join(tmpdir(), "esr-restart-"));
@@ -245,13 +245,18 @@ describe("an isolate restart", () => {
       expect(code(await call("POST", "/v1/tickets/open", { ticket: state.tickets[name].ticket })), name).toEqual([422, "ticket_replayed"]);
     }
 
-    // A take done before stays done: nothing to take, nothing to read (the
-    // same-second one once the guard's alarm has made its delete: due 1.1 s
-    // after the take, before or after the restart).
-    for (const id of [state.takenLater, state.takenSameSecond]) {
-      await vi.waitFor(async () => expect(code(await call("GET", `/v1/sessions/${id}`)), id).toEqual([404, "session_not_found"]), { timeout: 10_000, interval: 200 });
-      expect(code(await call("POST", `/v1/sessions/${id}/take`)), id).toEqual([404, "session_not_found"]);
-    }
+    // A take done before stays done. The one a second after its store was
+    // removed from KV at once: nothing to take, nothing to read.
+    expect(code(await call("GET", `/v1/sessions/${state.takenLater}`))).toEqual([404, "session_not_found"]);
+    expect(code(await call("POST", `/v1/sessions/${state.takenLater}/take`))).toEqual([404, "session_not_found"]);
+    // The same-second one's KV delete was handed to the guard's alarm, due
+    // 1.1 s after the take: on the platform it outlives the restart, but
+    // workerd forgets alarms on a restart (workerd#2927), so whether KV
+    // still shows it here depends on how fast instance 1 stopped. Exactly
+    // once does not: the guard's entry is stored, and a take is refused
+    // (409 while KV still shows the session, 404 once the delete has landed).
+    const [status, refusal] = code(await call("POST", `/v1/sessions/${state.takenSameSecond}/take`));
+    expect(["409 session_taken", "404 session_not_found"]).toContain(`${status} ${refusal}`);
 
     // And the restarted instance works: seals under k2, stores, takes.
     const sealed = await call("POST", "/v1/tickets", { session: SESSIONS.tls12 });

@@ -7,7 +7,7 @@
  * the test's clock, as the platform does.
  */
 import { env } from "cloudflare:workers";
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../../src/env.js";
 import { shardFor } from "../../src/replay/guard.js";
@@ -77,6 +77,18 @@ describe("a purge (DELETE)", () => {
     expect(await runPurges(key)).not.toContain(key);
     expect(await kvHas(id)).toBe(false);
     expect((await get(location(T0 + 1), id)).status).toBe(404);
+  });
+
+  it("is owed even by a shard that lost its alarm: it sets it again when it starts (workerd forgets alarms on a restart)", async () => {
+    const stub = env.REPLAY_GUARD.get(env.REPLAY_GUARD.idFromName("replay:rearm-test"));
+    await stub.purgeLater("s:alpha:rearm", 1100);
+    // As a restarted workerd leaves it: the purge stored, no alarm.
+    await runInDurableObject(stub, async (_obj: ReplayGuardObject, state) => state.storage.deleteAlarm());
+    expect(await runInDurableObject(stub, (_obj: ReplayGuardObject, state) => state.storage.getAlarm())).toBeNull();
+    await abortAllDurableObjects();
+    const restarted = env.REPLAY_GUARD.get(env.REPLAY_GUARD.idFromName("replay:rearm-test"));
+    expect(await runInDurableObject(restarted, (obj: ReplayGuardObject) => obj.pendingPurges())).toEqual(["s:alpha:rearm"]);
+    expect(await runInDurableObject(restarted, (_obj: ReplayGuardObject, state) => state.storage.getAlarm())).not.toBeNull();
   });
 
   it("a second after its store: deleted from KV before it answers (204)", async () => {
