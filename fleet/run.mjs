@@ -22,6 +22,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { Miniflare } from "miniflare";
+import { WORKERD_BUNDLE } from "../scripts/workerd-bundle.mjs";
 import { ROOT, wranglerCompat } from "../bench/lib/build.mjs";
 import { cleanupAll, installExitHandlers, onCleanup, scratch, withTimeout } from "../bench/lib/proc.mjs";
 import { headline, renderReport } from "./report.mjs";
@@ -64,12 +65,7 @@ async function buildWorker() {
   await build({
     entryPoints: [join(ROOT, "fleet/worker.ts")],
     outfile,
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    conditions: ["workerd", "worker", "browser"],
-    mainFields: ["module", "main"],
+    ...WORKERD_BUNDLE,
     // node:async_hooks: the simulator's objects attribute their own calls' latency to the call they serve (fleet/objects.ts).
     external: ["cloudflare:*", "node:async_hooks"],
     logLevel: "error",

@@ -5,6 +5,7 @@ import { build } from "esbuild";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { run, scratch } from "./proc.mjs";
+import { WORKERD_BUNDLE } from "../../scripts/workerd-bundle.mjs";
 
 export const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 /**
@@ -20,12 +21,7 @@ export async function buildCoreWorker(entry = "workerd-core") {
   await build({
     entryPoints: [join(ROOT, `bench/${entry}.ts`)],
     outfile,
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    conditions: ["workerd", "worker", "browser"],
-    mainFields: ["module", "main"],
+    ...WORKERD_BUNDLE,
     logLevel: "error",
   });
   return outfile;

@@ -31,8 +31,12 @@ function neighbour(fleet: Fleet, isolate: Isolate, rng: Random): Isolate | undef
   return others.length ? rng.pick(others) : undefined;
 }
 
-function put(fleet: Fleet, isolate: Isolate, id: string) {
-  return fleet.request(isolate, "PUT", `/v1/sessions/${id}`, { body: { session: TLS12_SESSION }, op: "session_put" });
+/** Stores a new session under `id`; false (the failure counted) when the store did not answer 201. */
+async function put(fleet: Fleet, isolate: Isolate, id: string): Promise<boolean> {
+  const stored = await fleet.request(isolate, "PUT", `/v1/sessions/${id}`, { body: { session: TLS12_SESSION }, op: "session_put" });
+  if (stored.status === 201) return true;
+  fleet.meter.count(`session_put_failed.${stored.code ?? stored.status}`);
+  return false;
 }
 
 function get(fleet: Fleet, isolate: Isolate, id: string, op = "session_get") {
@@ -69,8 +73,7 @@ async function resumptionByDelay(ctx: ScenarioContext, label: string): Promise<R
         jobs.push(
           (async () => {
             await fleet.clock.sleepUntil(startAt);
-            const stored = await put(fleet, writer, id);
-            if (stored.status !== 201) return fleet.meter.count(`session_put_failed.${stored.code ?? stored.status}`);
+            if (!(await put(fleet, writer, id))) return;
             const storedAt = fleet.clock.now;
             await Promise.all([
               (async () => {
@@ -144,8 +147,7 @@ async function purges(ctx: ScenarioContext, label: string) {
         jobs.push(
           (async () => {
             await fleet.clock.sleepUntil(startAt);
-            const stored = await put(fleet, writer, id);
-            if (stored.status !== 201) return fleet.meter.count(`session_put_failed.${stored.code ?? stored.status}`);
+            if (!(await put(fleet, writer, id))) return;
             const storedAt = fleet.clock.now;
             await fleet.clock.sleepUntil(storedAt + 100);
             await get(fleet, earlyReader, id, "session_get_before_purge");
@@ -195,8 +197,7 @@ async function takes(ctx: ScenarioContext): Promise<Record<string, number>> {
         const takers = [writer, first, ...(others.length ? [rng.pick(others)] : [])];
         const id = sessionId(rng);
         await fleet.clock.sleep(rng.uniform(0, spreadMs));
-        const stored = await put(fleet, writer, id);
-        if (stored.status !== 201) return fleet.meter.count(`session_put_failed.${stored.code ?? stored.status}`);
+        if (!(await put(fleet, writer, id))) return;
         await fleet.clock.sleep(500);
         const answers = await Promise.all(takers.map((i) => fleet.request(i, "POST", `/v1/sessions/${id}/take`, { op: "session_take", handshake: true })));
         out.sessions++;

@@ -26,6 +26,7 @@ import {
   StoredSessionInfo,
   storedSessionInfo,
   StoreSessionBody,
+  type StoreSessionRequest,
 } from "../api/sessions.js";
 import { ServiceError } from "../errors.js";
 import { deferTo, type AppContext } from "../http/context.js";
@@ -44,6 +45,26 @@ function storeFor(c: AppContext, kind: SessionKind) {
 
 function notFound(kind: SessionKind): ServiceError {
   return new ServiceError("session_not_found", kind === "server" ? "no session is stored under this id" : "no session is stored for this peer");
+}
+
+/** A PUT of either kind: the session and its times by the context's settings, then the store's put. */
+async function putNamed(c: AppContext, kind: SessionKind, name: string, body: StoreSessionRequest) {
+  const store = storeFor(c, kind);
+  const now = c.var.services.now();
+  const { session, times } = sessionWithTimes(body, store.settings, now);
+  return (await store.put(kind, name, session, times, now)).record;
+}
+
+/** A lookup of either kind; session_not_found when nothing is stored. */
+async function getNamed(c: AppContext, kind: SessionKind, name: string) {
+  const record = await storeFor(c, kind).get(kind, name, c.var.services.now());
+  if (!record) throw notFound(kind);
+  return record;
+}
+
+/** HEAD of either kind: the lookup's status, without reading the record. */
+async function requireNamed(c: AppContext, kind: SessionKind, name: string): Promise<void> {
+  if (!(await storeFor(c, kind).has(kind, name, c.var.services.now()))) throw notFound(kind);
 }
 
 const STORE_ERRORS = ["cache_disabled", "store_unavailable"] as const;
@@ -132,13 +153,7 @@ export const sessionRoutes = [
       responses: { 201: { description: "stored (or already stored with the same content)", schema: StoredSessionInfo } },
       errors: [...WRITE_ERRORS, "invalid_session_id", "session_exists"],
     },
-    async (c, { params: { id }, body }) => {
-      const store = storeFor(c, "server");
-      const now = c.var.services.now();
-      const { session, times } = sessionWithTimes(body, store.settings, now);
-      const { record } = await store.put("server", id, session, times, now);
-      return { status: 201, body: storedSessionInfo(id, record) };
-    },
+    async (c, { params: { id }, body }) => ({ status: 201, body: storedSessionInfo(id, await putNamed(c, "server", id, body)) }),
   ),
   route(
     {
@@ -149,15 +164,9 @@ export const sessionRoutes = [
       params: SessionIdParams,
       responses: { 200: { description: "the session", schema: StoredSession } },
       errors: [...STORE_ERRORS, "invalid_session_id", "session_not_found"],
-      head: async (c, { params: { id } }) => {
-        if (!(await storeFor(c, "server").has("server", id, c.var.services.now()))) throw notFound("server");
-      },
+      head: (c, { params: { id } }) => requireNamed(c, "server", id),
     },
-    async (c, { params: { id } }) => {
-      const record = await storeFor(c, "server").get("server", id, c.var.services.now());
-      if (!record) throw notFound("server");
-      return { status: 200, body: storedSession(id, record) };
-    },
+    async (c, { params: { id } }) => ({ status: 200, body: storedSession(id, await getNamed(c, "server", id)) }),
   ),
   route(
     {
@@ -195,13 +204,7 @@ export const sessionRoutes = [
       responses: { 201: { description: "stored (in the second of another store for the origin: in this isolate, KV keeping that second's)", schema: ClientSessionInfo } },
       errors: [...STORE_ERRORS, "session_invalid", "invalid_peer"],
     },
-    async (c, { params: { peer }, body }) => {
-      const store = storeFor(c, "client");
-      const now = c.var.services.now();
-      const { session, times } = sessionWithTimes(body, store.settings, now);
-      const { record } = await store.put("client", peer, session, times, now);
-      return { status: 201, body: clientSessionInfo(peer, record) };
-    },
+    async (c, { params: { peer }, body }) => ({ status: 201, body: clientSessionInfo(peer, await putNamed(c, "client", peer, body)) }),
   ),
   route(
     {
@@ -212,15 +215,9 @@ export const sessionRoutes = [
       params: PeerParams,
       responses: { 200: { description: "the session", schema: ClientSession } },
       errors: [...STORE_ERRORS, "invalid_peer", "session_not_found"],
-      head: async (c, { params: { peer } }) => {
-        if (!(await storeFor(c, "client").has("client", peer, c.var.services.now()))) throw notFound("client");
-      },
+      head: (c, { params: { peer } }) => requireNamed(c, "client", peer),
     },
-    async (c, { params: { peer } }) => {
-      const record = await storeFor(c, "client").get("client", peer, c.var.services.now());
-      if (!record) throw notFound("client");
-      return { status: 200, body: clientSession(peer, record) };
-    },
+    async (c, { params: { peer } }) => ({ status: 200, body: clientSession(peer, await getNamed(c, "client", peer)) }),
   ),
   route(
     {

@@ -26,6 +26,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { Miniflare } from "miniflare";
+import { WORKERD_BUNDLE } from "../../scripts/workerd-bundle.mjs";
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
 import type { Scope } from "../../src/auth/caller.js";
 
@@ -108,12 +109,7 @@ function bundle(entry: string): Promise<string> {
     p = esbuild
       .build({
         entryPoints: [entry],
-        bundle: true,
-        format: "esm",
-        platform: "neutral",
-        target: "es2022",
-        conditions: ["workerd", "worker", "browser"],
-        mainFields: ["module", "main"],
+        ...WORKERD_BUNDLE,
         external: ["cloudflare:*", "node:*"],
         write: false,
         logLevel: "silent",
